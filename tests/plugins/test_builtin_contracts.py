@@ -1,0 +1,66 @@
+"""The built-ins pass the same contract kit a third-party plugin runs (tlbench.testing)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from tlbench.testing import StrategyContract, TaskContract
+
+
+class TestFullFinetune(StrategyContract):
+    strategy = "full_finetune"
+    options = {"lr": 1e-3, "epochs": 6, "batch_size": 16}
+    min_accuracy = 0.8  # the toy task's deciding word is easy for a model that trains fully
+
+    def test_every_weight_trains(self, fitted):  # noqa: ANN001
+        trainable, total = fitted.parameter_counts()
+        assert trainable == total
+
+
+class TestLinearProbe(StrategyContract):
+    strategy = "linear_probe"
+    options = {"epochs": 40}
+    min_accuracy = 0.5
+
+    def test_only_the_head_trains(self, fitted):  # noqa: ANN001
+        trainable, total = fitted.parameter_counts()
+        assert trainable == 32 * 2 + 2  # hidden 32 -> 2 labels
+        assert total > 10 * trainable
+
+    def test_features_are_cached_and_reused(self, instance, job, fitted):  # noqa: ANN001
+        for role in ("train", "select", "report"):
+            fitted.predict(role)
+        files = sorted((Path(job.cache_dir) / "features").glob("*.npy"))
+        assert len(files) == 3  # train, select, report
+        stamps = [f.stat().st_mtime_ns for f in files]
+        again = instance.fit(job)  # a second seed or trial
+        assert [f.stat().st_mtime_ns for f in files] == stamps
+        # features it did not compute still count as inference cost, once
+        assert again.cached_seconds("report") > 0 and fitted.cached_seconds("train") == 0
+        assert again.predict("report").shape == (64, 2)
+
+
+class TestSst2(TaskContract):
+    task = "sst2"
+    options = {"train_size": 300, "select_size": 100}
+    data_dir = Path(os.environ.get("TLBENCH_DATA_DIR", "")) or None
+
+    def test_split_roles_follow_glue(self, data):  # noqa: ANN001
+        assert len(data.splits["report"]) == 872  # the official validation split
+        assert len(data.splits["select"]) == 100 and len(data.splits["train"]) == 300
+        assert data.sources["report"].location.endswith("validation.jsonl.gz")
+        assert data.sources["select"].location.endswith("train.jsonl.gz")
+        assert len(data.sources["train"].sha256) == 64
+
+    def test_carving_is_fixed_across_loads(self, instance, data):  # noqa: ANN001
+        assert instance.load(self.data_dir).splits["select"]["idx"] == data.splits["select"]["idx"]
+
+    def test_macro_metrics(self, instance, data):  # noqa: ANN001
+        split = data.splits["report"]
+        zeros = np.zeros(len(split), dtype=int)
+        m = instance.score(zeros, split)
+        assert abs(m["macro_recall"] - 0.5) < 1e-9  # a constant guess recalls one class fully
+        assert 0.49 < m["accuracy"] < 0.51  # the majority class scores 0.509

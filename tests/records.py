@@ -1,0 +1,28 @@
+"""Synthetic run records in the runner's schema, for store and report tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def record(strategy: str = "full_finetune", task: str = "sst2", seed: int = 0, score: float = 0.8,
+           status: str = "ok", **cost: Any) -> dict[str, Any]:
+    return {
+        "schema": 1, "suite": "s", "run_id": f"{strategy}-{task}-s{seed}", "cell_id": f"{strategy}-{task}",
+        "strategy": strategy, "strategy_name": strategy, "task": task, "task_name": task,
+        "model": "m", "seed": seed, "status": status,
+        "error": "" if status == "ok" else "Traceback...\nRuntimeError: out of memory",
+        "primary_metric": "accuracy",
+        "metrics": {"select": {"accuracy": score}, "report": {"accuracy": score}},
+        "data": {"sizes": {"train": 2000, "select": 500, "report": 872},
+                 "sources": {"report": {"location": "/d/sst2/validation.jsonl.gz", "sha256": "ab"}},
+                 "truncated_share": {"report": 0.0}},
+        "cost": {"trainable_params": 22_700_000, "total_params": 22_700_000, "trainable_share": 1.0,
+                 "stored_bytes": 90_000_000, "train_seconds": 75.0, "peak_memory_bytes": 1.5e9,
+                 "memory_kind": "process_rss", "eval_examples_per_second": 120.0, **cost},
+        "provenance": {"versions": {"tlbench": "0.1.0", "torch": "2.13.0"},
+                       "model": {"id": "m", "revision_or_weights_sha256": "0123456789abcdef00"},
+                       "device": {"name": "cpu", "device": "cpu"}, "dtype": "float32",
+                       "suite_file": "suites/s.toml", "suite_sha256": "cafe", "git": {"sha": "abc"}},
+        "started_at": f"2026-01-01T00:0{seed}:00+00:00", "finished_at": f"2026-01-01T00:0{seed}:30+00:00",
+    }

@@ -1,0 +1,51 @@
+"""The grid is pure and deterministic; ids follow the resolved configuration."""
+
+from __future__ import annotations
+
+from tlbench import build_grid, build_runs, load_suite
+
+SUITE = """
+models = ["m1", "m2"]
+seeds = [3, 1]
+[tasks.fake_task]
+[strategies.fake_strategy]
+lr = 0.01
+[strategies.constant]
+strategy = "fake_strategy"
+mode = "constant"
+"""
+
+
+def grid(tmp_path, plugins, text=SUITE):  # noqa: ANN001, ANN201
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    return build_grid(load_suite(path, plugins), plugins)
+
+
+def test_order_and_size(tmp_path, with_fakes):
+    cells = grid(tmp_path, with_fakes)
+    assert [(c.model, c.strategy) for c in cells] == [
+        ("m1", "fake_strategy"), ("m1", "constant"), ("m2", "fake_strategy"), ("m2", "constant")]
+    runs = build_runs(cells)
+    assert [r.seed for r in runs[:2]] == [3, 1] and len(runs) == 8
+    assert len({r.id for r in runs}) == 8
+
+
+def test_ids_are_stable_and_follow_options(tmp_path, with_fakes):
+    a = grid(tmp_path, with_fakes)
+    assert [c.id for c in a] == [c.id for c in grid(tmp_path, with_fakes)]
+    # renaming a label keeps the id (the configuration is the same) ...
+    renamed = grid(tmp_path, with_fakes, SUITE.replace("[strategies.constant]", "[strategies.const]"))
+    assert renamed[1].id == a[1].id and renamed[1].strategy == "const"
+    # ... and an option that matters gives a new one
+    changed = grid(tmp_path, with_fakes, SUITE.replace("lr = 0.01", "lr = 0.02"))
+    assert changed[0].id != a[0].id and changed[1].id == a[1].id
+
+
+def test_overrides_apply_to_matching_cells_only(tmp_path, with_fakes):
+    text = SUITE + '\n[[overrides]]\nstrategy = "constant"\nmodel = "m2"\noptions = { lr = 0.5 }\n' \
+                   'task_options = { rows = 7 }\n'
+    cells = grid(tmp_path, with_fakes, text)
+    lrs = {(c.model, c.strategy): (c.strategy_options.lr, c.task_options.rows) for c in cells}
+    assert lrs[("m2", "constant")] == (0.5, 7)
+    assert lrs[("m1", "constant")] == (1e-3, 20) and lrs[("m2", "fake_strategy")] == (0.01, 20)

@@ -1,0 +1,275 @@
+"""Suite TOML -> a frozen, typed :class:`Suite`, validated once, before any compute.
+
+Every problem names the file, the key path, the bad value and what is allowed. Plugins' own
+``Options`` models validate their tables. Nothing here imports torch or touches the network.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import tomllib
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tlbench.errors import ConfigError, TlbenchError, suggest
+from tlbench.interfaces import Options
+from tlbench.plugins import Plugins, get_plugins
+from tlbench.registry import Registry
+
+DATA_ENV = "TLBENCH_DATA_DIR"
+
+
+class _Raw(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RawOverride(_Raw):
+    """Options applied to the cells a ``[[overrides]]`` entry matches (unset fields match all)."""
+
+    strategy: str | None = None
+    task: str | None = None
+    model: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    task_options: dict[str, Any] = Field(default_factory=dict)
+
+
+class RawSuite(_Raw):
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    models: list[str] = Field(min_length=1)
+    seeds: list[int] = Field(min_length=1)
+    data_dir: str | None = None
+    storage: str | None = None
+    tasks: dict[str, dict[str, Any]]
+    strategies: dict[str, dict[str, Any]]
+    overrides: list[RawOverride] = Field(default_factory=list)
+
+
+class Component(_Raw):
+    """One strategy or task of the suite: its label (table key), plugin name and options."""
+
+    label: str
+    name: str
+    options: Options
+
+    def resolved(self) -> dict[str, Any]:
+        return {"name": self.name, "options": self.options.model_dump(mode="json")}
+
+
+class Override(_Raw):
+    strategy: str | None
+    task: str | None
+    model: str | None
+    options: dict[str, Any]
+    task_options: dict[str, Any]
+
+    def matches(self, strategy: str, task: str, model: str) -> bool:
+        return all(want in (None, got) for want, got in
+                   ((self.strategy, strategy), (self.task, task), (self.model, model)))
+
+
+class Suite(_Raw):
+    name: str
+    path: Path
+    description: str
+    models: tuple[str, ...]
+    seeds: tuple[int, ...]
+    tasks: tuple[Component, ...]
+    strategies: tuple[Component, ...]
+    overrides: tuple[Override, ...]
+    data_dir: Path | None
+    storage: str | None
+
+
+# -- error formatting ------------------------------------------------------------------------
+_BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+
+
+def _describe(err: Mapping[str, Any], prefix: str, allowed: list[str]) -> str:
+    path = ".".join([prefix, *map(str, err["loc"])]).strip(".")
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    key = str(err["loc"][-1]) if err["loc"] else ""
+    if kind == "extra_forbidden":
+        close = suggest(key, allowed)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        return f"{path}: unknown key {key!r}.{hint} Allowed: {', '.join(allowed) or '(none)'}."
+    if kind in _BOUNDS:
+        limit = next(iter(ctx.values()))
+        shown = f"{limit:g}" if isinstance(limit, float) else limit
+        return f"{path} must be {_BOUNDS[kind]} {shown}, got {value!r}"
+    if kind == "literal_error":
+        return f"{path} must be one of {ctx.get('expected')}, got {value!r}"
+    if kind == "missing":
+        return f"{path} is required"
+    return f"{path}: {err['msg']}, got {value!r}"
+
+
+def _errors(exc: ValidationError, prefix: str, model: type[BaseModel]) -> list[str]:
+    allowed = sorted(model.model_fields)
+    return [_describe(e, prefix, allowed) for e in exc.errors()]
+
+
+def _toml_error(path: str, exc: tomllib.TOMLDecodeError) -> ConfigError:
+    """tomllib puts the position in its message ("(at line 9, column 6)"); lead with it."""
+    message = str(exc)
+    where = re.search(r"\s*\(at line (\d+), column (\d+)\)", message)
+    if where:
+        message = message.replace(where.group(0), "")
+    twice = re.search(r"Cannot declare \('(\w+)', '([^']+)'\) twice", message)
+    if twice:
+        message = f"[{twice.group(1)}.{twice.group(2)}] appears twice; give each table a distinct key"
+    at = f"line {where.group(1)}, column {where.group(2)}: " if where else ""
+    return ConfigError(path, [f"TOML syntax error at {at}{message}"])
+
+
+# -- loading ---------------------------------------------------------------------------------
+def _component(kind: str, label: str, table: dict[str, Any], registry: Registry,
+               problems: list[str]) -> Component | None:
+    section = "strategies" if kind == "strategy" else "tasks"
+    table = dict(table)
+    name = table.pop(kind, label)
+    try:
+        factory = registry.get(name).factory
+    except TlbenchError as exc:
+        problems.append(f"{section}.{label}: {exc}")
+        return None
+    try:
+        options = factory.Options.model_validate(table)
+    except ValidationError as exc:
+        problems.extend(_errors(exc, f"{section}.{label}", factory.Options))
+        return None
+    return Component(label=label, name=name, options=options)
+
+
+def _merge(component: Component, registry: Registry, extra: dict[str, Any]) -> Options:
+    factory = registry.get(component.name).factory
+    return factory.Options.model_validate({**component.options.model_dump(exclude_unset=True), **extra})
+
+
+def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None) -> Suite:
+    """Read and validate a suite file; raise :class:`ConfigError` listing every problem."""
+    plugins = plugins or get_plugins()
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, ["file not found"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _toml_error(source, exc) from None
+    try:
+        raw = RawSuite.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, _errors(exc, "", RawSuite)) from None
+
+    problems: list[str] = []
+    if not raw.tasks:
+        problems.append("tasks: empty grid: the suite names no task ([tasks.<name>])")
+    if not raw.strategies:
+        problems.append("strategies: empty grid: the suite names no strategy ([strategies.<name>])")
+    for key, items in (("models", raw.models), ("seeds", raw.seeds)):
+        dupes = sorted({str(x) for x in items if items.count(x) > 1})
+        if dupes:
+            problems.append(f"{key}: {', '.join(dupes)} listed more than once")
+    tasks = [_component("task", k, v, plugins.tasks, problems) for k, v in raw.tasks.items()]
+    strategies = [_component("strategy", k, v, plugins.strategies, problems)
+                  for k, v in raw.strategies.items()]
+    _same_twice("strategies", strategies, problems)
+    _same_twice("tasks", tasks, problems)
+
+    overrides = []
+    for i, o in enumerate(raw.overrides):
+        where = f"overrides[{i}]"
+        for attr, pool in (("strategy", raw.strategies), ("task", raw.tasks), ("model", raw.models)):
+            want = getattr(o, attr)
+            if want is not None and want not in pool:
+                close = suggest(want, pool)
+                hint = f" Did you mean: {', '.join(close)}?" if close else ""
+                problems.append(f"{where}.{attr}: {want!r} is not in this suite.{hint}")
+        overrides.append(Override(**o.model_dump()))
+        for section, comps, registry, wanted, extra in (
+            ("options", strategies, plugins.strategies, o.strategy, o.options),
+            ("task_options", tasks, plugins.tasks, o.task, o.task_options),
+        ):
+            for comp in comps:
+                if comp is None or not extra or wanted not in (None, comp.label):
+                    continue
+                try:
+                    _merge(comp, registry, extra)
+                except ValidationError as exc:
+                    model = registry.get(comp.name).factory.Options
+                    problems.extend(_errors(exc, f"{where}.{section}", model))
+
+    data_dir = _data_dir(raw.data_dir, path, problems)
+    if data_dir is not None:
+        for t in tasks:
+            if t is None:
+                continue
+            task = plugins.tasks.get(t.name).factory(t.name, t.options)
+            missing = [str(f) for f in task.required_files(data_dir) if not f.is_file()]
+            if missing:
+                problems.append(
+                    f"tasks.{t.label}: data mirror file not found: {', '.join(missing)} "
+                    f"(data_dir = {data_dir}, from {_data_origin(raw.data_dir)}; a mirror holds "
+                    f"<root>/<task>/<split>.jsonl.gz; unset {DATA_ENV} to use the Hugging Face Hub)"
+                )
+    if problems:
+        raise ConfigError(source, list(dict.fromkeys(problems)))
+    return Suite(
+        name=raw.name or path.stem, path=path.resolve(), description=raw.description,
+        models=tuple(raw.models), seeds=tuple(raw.seeds),
+        tasks=tuple(t for t in tasks if t), strategies=tuple(s for s in strategies if s),
+        overrides=tuple(overrides), data_dir=data_dir, storage=raw.storage,
+    )
+
+
+def _same_twice(section: str, comps: list[Component | None], problems: list[str]) -> None:
+    seen: dict[str, str] = {}
+    for c in comps:
+        if c is None:
+            continue
+        key = repr(c.resolved())
+        if key in seen:
+            noun = "task" if section == "tasks" else "strategy"
+            problems.append(f"{section}.{c.label}: the same {noun} as {section}.{seen[key]} "
+                            f"({c.name} with identical options): each would produce the same cells")
+        seen.setdefault(key, c.label)
+
+
+def _data_origin(suite_value: str | None) -> str:
+    return f"${DATA_ENV}" if os.environ.get(DATA_ENV) else f"data_dir = {suite_value!r} in the suite"
+
+
+def _data_dir(suite_value: str | None, suite_path: Path, problems: list[str]) -> Path | None:
+    """``$TLBENCH_DATA_DIR`` (this machine's mirror) wins over the suite's ``data_dir``."""
+    env = os.environ.get(DATA_ENV)
+    if env:
+        d = Path(env).expanduser()
+    elif suite_value:
+        d = Path(suite_value).expanduser()
+        d = d if d.is_absolute() else suite_path.parent / d
+    else:
+        return None
+    if not d.is_dir():
+        problems.append(f"data_dir: {d} is not a directory (from {_data_origin(suite_value)})")
+    return d.resolve()
+
+
+def merged_options(suite: Suite, plugins: Plugins, strategy: Component, task: Component,
+                   model: str) -> tuple[Options, Options]:
+    """A cell's strategy and task options after the matching overrides, in file order."""
+    s_extra: dict[str, Any] = {}
+    t_extra: dict[str, Any] = {}
+    for o in suite.overrides:
+        if o.matches(strategy.label, task.label, model):
+            s_extra.update(o.options)
+            t_extra.update(o.task_options)
+    s_opts = _merge(strategy, plugins.strategies, s_extra) if s_extra else strategy.options
+    t_opts = _merge(task, plugins.tasks, t_extra) if t_extra else task.options
+    return s_opts, t_opts

@@ -1,0 +1,63 @@
+"""A :class:`Fitted` for any torch module trained by the engine.
+
+What a user must store per task is exactly the parameters that trained (the rest is the public
+pretrained checkpoint), written as safetensors; loading rebuilds the module and reads them back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from tlbench.engine.infer import predict
+from tlbench.interfaces import Fitted, Role
+
+STATE_FILE = "trained.safetensors"
+
+
+def count_parameters(module: nn.Module) -> tuple[int, int]:
+    params = list(module.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
+
+def save_trained(module: nn.Module, directory: Path) -> Path:
+    state = {n: p.detach().cpu().contiguous() for n, p in module.named_parameters() if p.requires_grad}
+    directory.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(directory / STATE_FILE))
+    return directory / STATE_FILE
+
+
+def load_trained(module: nn.Module, directory: Path) -> nn.Module:
+    state = load_file(str(directory / STATE_FILE))
+    missing = set(state) - {n for n, _ in module.named_parameters()}
+    if missing:
+        raise ValueError(f"{directory / STATE_FILE} has parameters the model lacks: {sorted(missing)[:5]}")
+    module.load_state_dict(state, strict=False)
+    return module
+
+
+class ModuleFitted(Fitted):
+    """``rows(role)`` gives the rows to predict (token ids, or cached features)."""
+
+    def __init__(self, module: nn.Module, rows: Callable[[Role], list[dict[str, Any]]],
+                 collate: Callable[..., Any], *, device: str, batch_size: int, precision: str,
+                 total_parameters: int | None = None):
+        self.module, self.rows, self.collate = module, rows, collate
+        self.device, self.batch_size, self.precision = device, batch_size, precision
+        self._total = total_parameters
+
+    def predict(self, role: Role) -> np.ndarray:
+        return predict(self.module, self.rows(role), self.collate, batch_size=self.batch_size,
+                       device=self.device, precision=self.precision)
+
+    def parameter_counts(self) -> tuple[int, int]:
+        trainable, total = count_parameters(self.module)
+        return trainable, self._total if self._total is not None else total
+
+    def save(self, directory: Path) -> None:
+        save_trained(self.module, directory)

@@ -1,0 +1,78 @@
+"""The training loop every engine-based strategy shares.
+
+AdamW (fused on CUDA) with decoupled weight decay off for biases and norms, linear warm-up and
+decay (transformers' scheduler), gradient clipping, bf16 autocast on capable GPUs, length-grouped
+batches, and evaluations on the selection split reported as intermediate values (for pruning).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from tlbench.engine.batching import length_grouped_loader
+from tlbench.engine.model import autocast, autocast_dtype
+from tlbench.engine.options import EngineOptions
+from tlbench.progress import NullProgress
+
+
+def _param_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    decay, no_decay = [], []
+    for name, p in module.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+def train(module: nn.Module, rows: list[dict[str, Any]], collate: Callable[..., dict[str, torch.Tensor]],
+          loss_fn: Callable[..., torch.Tensor], options: EngineOptions, *, seed: int, device: str,
+          evaluate: Callable[[], float] | None = None, report: Callable[[int, float], None] | None = None,
+          progress: Any = None, description: str = "training") -> list[tuple[int, float]]:
+    """Train ``module`` in place; return the (step, selection score) pairs evaluated on the way."""
+    from transformers import get_linear_schedule_with_warmup
+
+    progress = progress or NullProgress()
+    torch.manual_seed(seed)
+    module.to(device).train()
+    loader = length_grouped_loader(rows, options.batch_size, collate, seed, options.length_grouping)
+    steps_per_epoch = len(loader)
+    total = max(1, math.ceil(steps_per_epoch * options.epochs))
+    fused = device.startswith("cuda")
+    optimizer = torch.optim.AdamW(_param_groups(module, options.weight_decay), lr=options.lr,
+                                  fused=fused or None)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(options.warmup_ratio * total), total)
+    dtype = autocast_dtype(device, options.precision)
+    every = steps_per_epoch // options.evals_per_epoch if options.evals_per_epoch else 0
+    curve: list[tuple[int, float]] = []
+    step = 0
+    with progress.task(description, total) as advance:
+        while step < total:
+            for batch in loader:
+                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                with autocast(device, dtype):
+                    out = module(**batch)
+                    loss = loss_fn(out.float(), batch["labels"])
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(
+                    [p for p in module.parameters() if p.requires_grad], options.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                advance(1)
+                if evaluate and every and (step % every == 0 or step == total):
+                    value = evaluate()
+                    module.train()
+                    curve.append((step, value))
+                    if report:
+                        report(step, value)
+                if step >= total:
+                    break
+    module.eval()
+    return curve

@@ -1,0 +1,61 @@
+"""The plugin API reference: every hook a tlbench plugin may implement.
+
+A plugin is a module (or any object) named by an entry point in the ``tlbench`` group::
+
+    [project.entry-points.tlbench]
+    foo = "tlbench_foo"
+
+whose functions are marked with :data:`tlbench.hookimpl`. The built-in strategies and tasks
+(``plugins/tlbench_builtin``) are registered through this same group, so they have no privilege a
+third-party plugin lacks. Hook implementations are checked against these specifications when the
+plugins load: a misspelt hook name or argument is an error (pluggy's ``check_pending``).
+
+Calling rules: the ``register_*`` hooks are called once per plugin, with a ``register`` callback
+bound to that plugin's distribution, so the registry knows who owns each name. They must not
+import torch or transformers: do that inside the registered classes' methods, so that
+``tlbench --help`` and ``tlbench validate`` stay fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+PROJECT = "tlbench"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+#: ``register(name, cls)``: ``cls`` is a class with an ``Options`` pydantic model.
+Register = Callable[[str, type[Any]], None]
+
+
+@hookspec
+def register_strategies(register: Register) -> None:
+    """Register strategies: ``register("bitfit", BitFit)``.
+
+    ``BitFit`` subclasses :class:`tlbench.Strategy`. Its ``Options`` (a subclass of
+    :class:`tlbench.StrategyOptions`) is validated against the suite's ``[strategies.<label>]``
+    table when the suite loads. A name registered twice, by any plugins, is an error that names
+    both distributions.
+    """
+
+
+@hookspec
+def register_tasks(register: Register) -> None:
+    """Register tasks: ``register("sst2", Sst2)``.
+
+    ``Sst2`` subclasses :class:`tlbench.Task`; its ``Options`` (a subclass of
+    :class:`tlbench.TaskOptions`) is validated against the suite's ``[tasks.<name>]`` table.
+    """
+
+
+@hookspec(firstresult=True)
+def resolve_model(model_id: str) -> Path | None:
+    """Return a local directory holding ``model_id``'s weights, or ``None`` to pass.
+
+    The first plugin returning a path wins; when none does, the id is loaded as usual (a local path
+    or the Hugging Face Hub). A plugin that ships weights for offline use implements this.
+    """

@@ -1,0 +1,179 @@
+"""What strategies and tasks are, and the frozen types they exchange.
+
+A :class:`Task` owns its data (where it comes from, its splits and their roles), tokenization, the
+kind of head it needs and its metrics. A :class:`Strategy` owns which parameters train, what modules
+it adds, and how its trained state is saved. The runner connects them through a :class:`Job`.
+
+Nothing here imports torch: plugins can be listed and suites validated without it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    import numpy as np
+
+#: the three roles a split plays. ``select`` chooses hyperparameters; ``report`` is never used for
+#: choosing anything and gives the reported score.
+Role = Literal["train", "select", "report"]
+ROLES: tuple[Role, ...] = ("train", "select", "report")
+
+
+class Options(BaseModel):
+    """Base of every plugin's options: frozen, and unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskOptions(Options):
+    """Options every task understands. Sizes are caps: ``None`` keeps the whole split."""
+
+    train_size: int | None = Field(None, gt=0, description="cap on training rows (after carving)")
+    select_size: int = Field(1000, gt=0, description="rows carved from train to choose on")
+    report_size: int | None = Field(None, gt=0, description="cap on report rows")
+    max_length: int = Field(128, gt=1, le=8192, description="tokens per example, longer is cut")
+    split_seed: int = Field(0, ge=0, description="seed of carving and capping (fixed across runs)")
+
+
+class StrategyOptions(Options):
+    """Base of strategy options; the shared engine's knobs live in ``EngineOptions``."""
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """The output a task needs: ``kind`` is "classification" (one label per text) for now."""
+
+    kind: str
+    num_labels: int
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a split came from: a mirror file with its sha256, or a Hub dataset and revision."""
+
+    location: str
+    sha256: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """The splits of a task, by role, as Hugging Face ``datasets.Dataset`` objects."""
+
+    splits: Mapping[Role, Any]
+    sources: Mapping[Role, DataSource]
+    label_names: tuple[str, ...] = ()
+
+    def sizes(self) -> dict[str, int]:
+        return {role: len(ds) for role, ds in self.splits.items()}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model as named in the suite, and where its files are (``path`` may be a Hub id)."""
+
+    id: str
+    path: str
+    revision: str = ""
+
+
+class Task(ABC):
+    """A benchmark task. Subclasses set ``Options``, ``primary_metric`` and implement the rest."""
+
+    Options: ClassVar[type[TaskOptions]] = TaskOptions
+    primary_metric: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def __init__(self, name: str, options: TaskOptions):
+        self.name = name
+        self.options = options
+
+    @property
+    @abstractmethod
+    def head(self) -> HeadSpec: ...
+
+    @abstractmethod
+    def required_files(self, data_dir: Path) -> list[Path]:
+        """Mirror files this task reads from ``data_dir`` (checked before any compute)."""
+
+    @abstractmethod
+    def load(self, data_dir: Path | None) -> TaskData:
+        """Load the splits (from the mirror when ``data_dir`` is set, else the Hub) by role."""
+
+    @abstractmethod
+    def encode(self, tokenizer: Any, split: Any) -> dict[str, list[Any]]:
+        """Tokenize a split: at least ``input_ids`` and ``labels`` (one entry per row)."""
+
+    @abstractmethod
+    def decode(self, outputs: np.ndarray) -> np.ndarray:
+        """Turn a head's outputs for a split into predictions."""
+
+    @abstractmethod
+    def score(self, predictions: np.ndarray, split: Any) -> dict[str, float]:
+        """Metrics of ``predictions`` against the split's gold labels; includes ``primary_metric``."""
+
+    def references(self, split: Any) -> list[Any]:
+        return list(split["label"])
+
+
+@dataclass
+class Job:
+    """Everything a strategy needs for one run. Built by the runner; strategies only read it."""
+
+    task: Task
+    model: ModelRef
+    data: TaskData
+    seed: int
+    device: str
+    cache_dir: Path
+    encoded: Callable[[Role], Mapping[str, list[Any]]]
+    progress: Any = None  # a tlbench.progress.Progress
+    report: Callable[[int, float], None] = lambda step, value: None  # intermediate select scores
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Fitted(ABC):
+    """A trained model: predicts, counts its parameters, and saves what a user must store."""
+
+    @abstractmethod
+    def predict(self, role: Role) -> np.ndarray:
+        """Head outputs for every row of the job's split ``role``, in row order."""
+
+    @abstractmethod
+    def parameter_counts(self) -> tuple[int, int]:
+        """(trainable, total) parameters of the model as trained."""
+
+    @abstractmethod
+    def save(self, directory: Path) -> None:
+        """Write the state a user must keep for this task (what ``Strategy.load`` reads back)."""
+
+    def cached_seconds(self, role: Role) -> float:
+        """Seconds of inference work for ``role`` done before :meth:`predict` and cached (frozen
+        features, say); the runner adds them so the inference cost is honest from raw text."""
+        return 0.0
+
+
+class Strategy(ABC):
+    """A way of transferring a pretrained encoder to a task."""
+
+    Options: ClassVar[type[StrategyOptions]] = StrategyOptions
+    description: ClassVar[str] = ""
+
+    def __init__(self, name: str, options: StrategyOptions):
+        self.name = name
+        self.options = options
+
+    @abstractmethod
+    def fit(self, job: Job) -> Fitted:
+        """Train on ``job``'s train split (choosing nothing on the report split)."""
+
+    @abstractmethod
+    def load(self, job: Job, directory: Path) -> Fitted:
+        """Rebuild a :class:`Fitted` from what :meth:`Fitted.save` wrote."""

@@ -1,0 +1,245 @@
+"""A run (cell + seed) -> one record: metrics, cost and provenance, or the failure as data."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tlbench.config import Suite
+from tlbench.grid import Run
+from tlbench.interfaces import ModelRef, Role, TaskData
+from tlbench.plugins import Plugins
+from tlbench.provenance import device_description, file_sha256, git_state, versions
+
+RECORD_SCHEMA = 1
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("TLBENCH_CACHE_DIR", Path.home() / ".cache" / "tlbench"))
+
+
+class PeakMemory:
+    """Peak memory of the run: CUDA's allocator peak on a GPU, else sampled process RSS (psutil)."""
+
+    def __init__(self, device: str, interval: float = 0.05):
+        self.device, self.interval, self.peak = device, interval, 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> PeakMemory:
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            import psutil
+
+            proc = psutil.Process()
+
+            def sample() -> None:
+                while not self._stop.is_set():
+                    self.peak = max(self.peak, proc.memory_info().rss)
+                    self._stop.wait(self.interval)
+
+            self._thread = threading.Thread(target=sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread:
+            self._stop.set()
+            self._thread.join()
+        else:
+            import torch
+
+            self.peak = int(torch.cuda.max_memory_allocated())
+
+    @property
+    def kind(self) -> str:
+        return "cuda_max_allocated" if self.device.startswith("cuda") else "process_rss"
+
+
+def encoder_for(task: Any, data: TaskData, model: ModelRef, tokenizer: Any,
+                cache_dir: Path) -> Callable[[Role], Any]:
+    """``encoded(role)``: the split tokenized once per (model, task, split) and cached on disk."""
+    memo: dict[Role, Any] = {}
+
+    def encoded(role: Role) -> Any:
+        if role not in memo:
+            split = data.splits[role]
+            key = hashlib.sha256(json.dumps(
+                [model.id, model.revision, task.name, task.options.model_dump(mode="json"),
+                 role, data.sources[role].sha256, type(tokenizer).__name__, 1],
+                sort_keys=True).encode()).hexdigest()[:20]
+            path = Path(cache_dir) / "tokens" / f"{key}.arrow"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            ds = split.map(lambda batch: task.encode(tokenizer, batch), batched=True,
+                           remove_columns=split.column_names, cache_file_name=str(path),
+                           load_from_cache_file=True)
+            memo[role] = ds.to_dict()
+        return memo[role]
+
+    return encoded
+
+
+def prepare_job(task: Any, model: ModelRef, data: TaskData, *, seed: int, device: str,
+                cache_dir: Path, progress: Any = None,
+                report: Callable[[int, float], None] | None = None) -> Any:
+    """The :class:`Job` a strategy receives, with every split tokenized (or loaded from cache)."""
+    from tlbench.engine.model import load_tokenizer
+    from tlbench.interfaces import Job
+
+    _quiet_libraries()
+    tokenizer = load_tokenizer(model.path)
+    job = Job(task=task, model=model, data=data, seed=seed, device=device, cache_dir=Path(cache_dir),
+              encoded=encoder_for(task, data, model, tokenizer, cache_dir), progress=progress,
+              report=report or (lambda step, value: None),
+              extra={"pad_id": tokenizer.pad_token_id or 0})
+    for role in data.splits:
+        job.encoded(role)
+    return job
+
+
+class Runner:
+    def __init__(self, suite: Suite, plugins: Plugins, *, device: str = "auto",
+                 cache_dir: Path | None = None, progress: Any = None):
+        from tlbench.engine.model import pick_device, setup_device
+
+        _quiet_libraries()
+        self.suite, self.plugins, self.progress = suite, plugins, progress
+        self.device = pick_device(device)
+        setup_device(self.device)
+        self.cache_dir = Path(cache_dir or default_cache_dir())
+        self._data: dict[str, TaskData] = {}
+        self._models: dict[str, ModelRef] = {}
+        self._static = {
+            "versions": versions(),
+            "plugins": {s.distribution: s.version for s in plugins.statuses if s.status == "ok"},
+            "device": device_description(self.device),
+            "suite_file": str(suite.path), "suite_sha256": file_sha256(suite.path),
+            "git": git_state(str(suite.path.parent)),
+        }
+
+    def model_ref(self, model_id: str) -> ModelRef:
+        from tlbench.engine.model import hub_revision, weights_hash
+
+        if model_id not in self._models:
+            path = str(self.plugins.resolve_model(model_id) or model_id)
+            revision = weights_hash(path) or hub_revision(path)
+            self._models[model_id] = ModelRef(model_id, path, revision)
+        return self._models[model_id]
+
+    def _task_data(self, task: Any) -> TaskData:
+        key = json.dumps([task.name, task.options.model_dump(mode="json")], sort_keys=True)
+        if key not in self._data:
+            self._data[key] = task.load(self.suite.data_dir)
+        return self._data[key]
+
+    def execute(self, run: Run, report: Callable[[int, float], None] | None = None) -> dict[str, Any]:
+        cell = run.cell
+        record: dict[str, Any] = {
+            "schema": RECORD_SCHEMA, "suite": self.suite.name, "run_id": run.id, "cell_id": cell.id,
+            "strategy": cell.strategy, "strategy_name": cell.strategy_name, "task": cell.task,
+            "task_name": cell.task_name, "model": cell.model, "seed": run.seed,
+            "params": cell.resolved(), "started_at": _now(), "status": "failed", "error": "",
+        }
+        try:
+            record.update(self._execute(run, report))
+            record["status"] = "ok"
+        except KeyboardInterrupt:
+            raise
+        except Exception:  # noqa: BLE001 - a failing run is recorded and the grid goes on
+            record["error"] = traceback.format_exc(limit=20)
+        record["finished_at"] = _now()
+        record.setdefault("provenance", {**self._static})
+        return record
+
+    def _execute(self, run: Run, report: Callable[[int, float], None] | None) -> dict[str, Any]:
+        from transformers import set_seed
+
+        cell = run.cell
+        task = self.plugins.tasks.get(cell.task_name).factory(cell.task_name, cell.task_options)
+        strategy = self.plugins.strategies.get(cell.strategy_name).factory(
+            cell.strategy_name, cell.strategy_options)
+        model = self.model_ref(cell.model)
+        data = self._task_data(task)
+        job = prepare_job(task, model, data, seed=run.seed, device=self.device,
+                          cache_dir=self.cache_dir, progress=self.progress, report=report)
+        set_seed(run.seed)
+        with PeakMemory(self.device) as memory:
+            start = time.perf_counter()
+            fitted = strategy.fit(job)
+            train_seconds = time.perf_counter() - start
+            metrics, predictions = {}, {}
+            for role in ("select", "report"):
+                t0 = time.perf_counter()
+                outputs = fitted.predict(role)
+                seconds = time.perf_counter() - t0 + fitted.cached_seconds(role)
+                preds = task.decode(outputs)
+                metrics[role] = task.score(preds, data.splits[role])
+                predictions[role] = preds.tolist()
+        with tempfile.TemporaryDirectory() as tmp:
+            fitted.save(Path(tmp))
+            stored = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file())
+        trainable, total = fitted.parameter_counts()
+        n_report = len(data.splits["report"])
+        return {
+            "primary_metric": task.primary_metric,
+            "metrics": metrics,
+            "curve": job.extra.get("curve", []),
+            "predictions": {"report": predictions["report"]},
+            "data": {
+                "sizes": data.sizes(),
+                "sources": {r: {"location": s.location, "sha256": s.sha256} for r, s in data.sources.items()},
+                "truncated_share": {r: _share(job.encoded(r).get("truncated")) for r in data.splits},
+            },
+            "cost": {
+                "trainable_params": trainable, "total_params": total,
+                "trainable_share": trainable / total if total else 0.0,
+                "stored_bytes": stored, "train_seconds": train_seconds,
+                "peak_memory_bytes": memory.peak, "memory_kind": memory.kind,
+                "eval_examples_per_second": n_report / seconds if seconds > 0 else 0.0,
+            },
+            "provenance": {
+                **self._static,
+                "model": {"id": model.id, "path": model.path, "revision_or_weights_sha256": model.revision},
+                "dtype": _dtype(self.device, getattr(cell.strategy_options, "precision", "fp32")),
+                "batch_size": getattr(cell.strategy_options, "batch_size", None),
+                "data_dir": str(self.suite.data_dir) if self.suite.data_dir else "hub",
+            },
+        }
+
+
+def _dtype(device: str, precision: str) -> str:
+    from tlbench.engine.model import autocast_dtype
+
+    dtype = autocast_dtype(device, precision)
+    return "float32" if dtype is None else f"float32 with {str(dtype).removeprefix('torch.')} autocast"
+
+
+def _share(flags: list[bool] | None) -> float | None:
+    return sum(flags) / len(flags) if flags else None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _quiet_libraries() -> None:
+    """Library progress bars and warnings would bury ours; real errors still raise."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
