@@ -23,8 +23,8 @@ from tlbench.errors import TlbenchError
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
                   help="Which way of transferring a pretrained encoder works best on your tasks, "
                        "and at what cost.")
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)  # messages hold paths and URLs: never break them
+err = Console(stderr=True, soft_wrap=True)
 
 SuiteArg = Annotated[Path, typer.Argument(help="suite file, e.g. suites/glue_small.toml")]
 Strict = Annotated[bool, typer.Option("--strict", help="a plugin that fails to load is fatal")]
@@ -117,29 +117,55 @@ def run(suite_path: SuiteArg, storage: Storage = None, results: Results = None,
                   f"already finished, {len(todo)} to do. Records: {url}")
     started, outcomes = time.perf_counter(), []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as bar:
-        runner = Runner(suite, plugins, device=device, progress=RichProgress(bar))
-        grid = bar.add_task("grid", total=len(todo))
-        for r in todo:
-            bar.update(grid, description=f"grid: {r.cell.strategy} × {r.cell.task} seed {r.seed}")
-            record = runner.execute(r)
-            store.add(record)
-            outcomes.append(record)
-            if record["status"] == "ok":
-                score = record["metrics"]["report"][record["primary_metric"]]
-                bar.console.print(f"  [green]✓[/] {r.cell.strategy} × {r.cell.task} seed {r.seed}: "
-                                  f"{record['primary_metric']} {score:.4f} "
-                                  f"({record['cost']['train_seconds']:.1f} s training)")
-            else:
-                last = record["error"].strip().splitlines()[-1]
-                bar.console.print(f"  [red]✗[/] {r.cell.strategy} × {r.cell.task} seed {r.seed}: {last}")
-            bar.advance(grid)
-    export_jsonl(store.records(), results_dir / "runs.jsonl")
+    try:
+        with Progress(*columns, console=console) as bar:
+            runner = Runner(suite, plugins, device=device, progress=RichProgress(bar))
+            grid = bar.add_task("grid", total=len(todo))
+            for r in todo:
+                bar.update(grid, description=f"grid: {r.cell.strategy} × {r.cell.task} seed {r.seed}")
+                record = runner.execute(r)
+                store.add(record)
+                outcomes.append(record)
+                bar.console.print(_outcome_line(r, record))
+                bar.advance(grid)
+    except KeyboardInterrupt:
+        export_jsonl(store.records(), results_dir / "runs.jsonl")
+        err.print(f"[yellow]interrupted[/]: {len(outcomes)} runs of this session are saved in {url}; "
+                  f"the run in progress was dropped. Rerun the same command to continue.")
+        raise typer.Exit(130) from None
+    records = store.records()
+    export_jsonl(records, results_dir / "runs.jsonl")
+    console.print(_summary(records, suite.name))
     failed = sum(r["status"] != "ok" for r in outcomes)
     console.print(f"[bold]done[/] in {time.perf_counter() - started:.0f} s: {len(outcomes) - failed} "
                   f"finished, {failed} failed. Next: [cyan]tlbench report {suite_path}[/]")
     if failed:
         raise typer.Exit(1)
+
+
+def _summary(records: list[dict[str, Any]], suite: str) -> Table:
+    """Mean ± sd of the primary metric per strategy and task, over every finished seed."""
+    from tlbench.report import cells, mean_sd
+
+    by_cell = cells(records)
+    tasks = list(dict.fromkeys(t for _, t in by_cell))
+    table = Table(title=f"{suite}: reported score, mean ± sd over seeds")
+    table.add_column("strategy")
+    for t in tasks:
+        table.add_column(t, justify="right")
+    for s in dict.fromkeys(s for s, _ in by_cell):
+        table.add_row(s, *[mean_sd([r["metrics"]["report"][r["primary_metric"]]
+                                    for r in by_cell.get((s, t), [])]) for t in tasks])
+    return table
+
+
+def _outcome_line(run: Any, record: dict[str, Any]) -> str:
+    where = f"{run.cell.strategy} × {run.cell.task} seed {run.seed}"
+    if record["status"] != "ok":
+        return f"  [red]✗[/] {where}: {record['error'].strip().splitlines()[-1]}"
+    score = record["metrics"]["report"][record["primary_metric"]]
+    return (f"  [green]✓[/] {where}: {record['primary_metric']} {score:.4f} "
+            f"({record['cost']['train_seconds']:.1f} s training)")
 
 
 @app.command()
@@ -152,7 +178,7 @@ def report(suite_path: SuiteArg, storage: Storage = None, results: Results = Non
     from tlbench.report import leaderboard
     from tlbench.store import Store, export_jsonl, read_jsonl
 
-    suite = load_suite(suite_path, get_plugins(strict=strict))
+    suite = load_suite(suite_path, get_plugins(strict=strict), check_data=False)
     results_dir, url = _where(suite, results, storage)
     jsonl = results_dir / "runs.jsonl"
     db_missing = url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists()

@@ -150,8 +150,12 @@ def _merge(component: Component, registry: Registry, extra: dict[str, Any]) -> O
     return factory.Options.model_validate({**component.options.model_dump(exclude_unset=True), **extra})
 
 
-def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None) -> Suite:
-    """Read and validate a suite file; raise :class:`ConfigError` listing every problem."""
+def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
+               check_data: bool = True) -> Suite:
+    """Read and validate a suite file; raise :class:`ConfigError` listing every problem.
+
+    ``check_data=False`` skips the mirror-file checks (``tlbench report`` needs no data).
+    """
     plugins = plugins or get_plugins()
     path = Path(path)
     source = str(path)
@@ -206,8 +210,8 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None) -> 
                     model = registry.get(comp.name).factory.Options
                     problems.extend(_errors(exc, f"{where}.{section}", model))
 
-    data_dir = _data_dir(raw.data_dir, path, problems)
-    if data_dir is not None:
+    data_dir = _data_dir(raw.data_dir, path, problems if check_data else [])
+    if data_dir is not None and check_data:
         for t in tasks:
             if t is None:
                 continue

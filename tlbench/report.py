@@ -38,7 +38,7 @@ def _ordered(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def _mean_sd(values: list[float]) -> str:
+def mean_sd(values: list[float]) -> str:
     if not values:
         return "–"
     sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
@@ -66,7 +66,7 @@ def leaderboard(records: list[dict[str, Any]], suite: str) -> str:
 
     def score(s: str, t: str) -> str:
         rs = by_cell.get((s, t), [])
-        return _mean_sd([r["metrics"]["report"][primary[t]] for r in rs])
+        return mean_sd([r["metrics"]["report"][primary[t]] for r in rs])
 
     def cost(s: str, key: str) -> float:
         vals = [r["cost"][key] for t in tasks for r in by_cell.get((s, t), [])]

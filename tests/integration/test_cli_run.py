@@ -1,0 +1,166 @@
+"""`tlbench run` / `report` end to end on a tiny BERT and real SST-2 rows: records, resume, failures."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tlbench.cli import app
+from tlbench.store import Store, read_jsonl
+from tlbench.testing import tiny_bert
+
+SUITE = """
+models = ["{model}"]
+seeds = [0, 1]
+
+[tasks.sst2]
+train_size = 64
+select_size = 32
+report_size = 48
+max_length = 32
+
+[strategies.full_finetune]
+epochs = 1
+batch_size = 16
+
+[strategies.linear_probe]
+epochs = 5
+"""
+
+
+@pytest.fixture
+def suite(tmp_path: Path, data_dir: Path) -> Path:
+    model = tiny_bert(tmp_path / "tiny-bert")
+    path = tmp_path / "tiny.toml"
+    path.write_text(SUITE.format(model=model))
+    return path
+
+
+def invoke(*args: str, cwd: Path):  # noqa: ANN201
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(app, list(args), catch_exceptions=False)
+    finally:
+        os.chdir(old)
+
+
+def trial_count(db: Path) -> int:
+    with sqlite3.connect(db) as con:
+        return con.execute("select count(*) from trials").fetchone()[0]
+
+
+def test_run_report_and_rerun_skips_finished(suite: Path, tmp_path: Path):
+    out = invoke("run", str(suite), cwd=tmp_path)
+    assert out.exit_code == 0, out.output
+    assert "4 runs; 0 already finished, 4 to do" in out.output
+    results = tmp_path / "results" / "tiny"
+    records = read_jsonl(results / "runs.jsonl")
+    assert {r["status"] for r in records} == {"ok"} and len(records) == 4
+    r = records[0]
+    assert r["data"]["sizes"] == {"train": 64, "select": 32, "report": 48}
+    assert r["provenance"]["data_dir"] and len(r["data"]["sources"]["train"]["sha256"]) == 64
+    assert r["provenance"]["model"]["revision_or_weights_sha256"]
+    assert r["cost"]["stored_bytes"] > 0 and r["cost"]["peak_memory_bytes"] > 0
+    assert set(r["provenance"]["versions"]) >= {"tlbench", "torch", "transformers", "datasets"}
+    assert len(r["predictions"]["report"]) == 48
+
+    again = invoke("run", str(suite), cwd=tmp_path)
+    assert "4 already finished, 0 to do" in again.output
+    assert trial_count(results / "tlbench.db") == 4
+
+    rep = invoke("report", str(suite), cwd=tmp_path)
+    assert rep.exit_code == 0, rep.output
+    board = (results / "LEADERBOARD.md").read_text()
+    assert "| full_finetune |" in board and "| linear_probe |" in board and "(n=2)" in board
+
+
+def test_failing_run_is_recorded_and_grid_goes_on(suite: Path, tmp_path: Path, monkeypatch):
+    from tlbench_builtin.full_finetune import FullFinetune
+
+    def explode(self, job):  # noqa: ANN001, ANN202
+        raise RuntimeError("simulated out of memory")
+
+    with monkeypatch.context() as m:
+        m.setattr(FullFinetune, "fit", explode)
+        out = invoke("run", str(suite), cwd=tmp_path)
+    assert out.exit_code == 1
+    assert "simulated out of memory" in out.output and "2 finished, 2 failed" in out.output
+    invoke("report", str(suite), cwd=tmp_path)
+    board = (tmp_path / "results" / "tiny" / "LEADERBOARD.md").read_text()
+    assert "full_finetune × sst2 seed 0: `RuntimeError: simulated out of memory`" in board
+
+    retry = invoke("run", str(suite), cwd=tmp_path)  # failures are retried, successes are not
+    assert "2 already finished, 2 to do" in retry.output and retry.exit_code == 0
+    store = Store(f"sqlite:///{tmp_path}/results/tiny/tlbench.db", "tiny")
+    assert len(store.records()) == 6 and len(store.finished()) == 4
+
+
+def test_kill_9_loses_nothing_and_redoes_nothing(suite: Path, tmp_path: Path):
+    text = suite.read_text().replace("seeds = [0, 1]", "seeds = [0, 1, 2, 3]")
+    suite.write_text(text.replace("epochs = 1\n", "epochs = 3\n"))
+    db = tmp_path / "results" / "tiny" / "tlbench.db"
+    cmd = [sys.executable, "-m", "tlbench", "run", str(suite)]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not db.exists() or _complete(db) < 2):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = _complete_ids(db)
+    assert 2 <= len(before) < 8, "the run finished before it could be killed"
+
+    subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True)
+    store = Store(f"sqlite:///{db}", "tiny")
+    ids = [r["run_id"] for r in store.records() if r["status"] == "ok"]
+    assert len(ids) == len(set(ids)) == 8  # every run exactly once: nothing redone, nothing lost
+    assert set(before) <= set(ids)
+
+
+def _complete(db: Path) -> int:
+    try:
+        with sqlite3.connect(db) as con:
+            return con.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+    except sqlite3.OperationalError:  # tables not created yet
+        return 0
+
+
+def _complete_ids(db: Path) -> list[str]:
+    store = Store(f"sqlite:///{db}", "tiny")
+    return [r["run_id"] for r in store.records() if r["status"] == "ok"]
+
+
+def test_user_error_exits_2_without_traceback(tmp_path: Path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('models = ["m"]\nseeds = [0]\n[tasks.sst]\n[strategies.lroa]\n')
+    for command in ("validate", "run", "report"):
+        out = subprocess.run([sys.executable, "-m", "tlbench", command, str(bad)], capture_output=True,
+                             text=True, cwd=tmp_path)
+        assert out.returncode == 2, out.stderr
+        assert "Traceback" not in out.stderr
+        assert "Unknown task 'sst'. Did you mean: sst2?" in out.stderr
+        assert "Unknown strategy 'lroa'." in out.stderr
+
+
+def test_ctrl_c_keeps_finished_runs_and_says_how_to_continue(suite: Path, tmp_path: Path):
+    suite.write_text(suite.read_text().replace("seeds = [0, 1]", "seeds = [0, 1, 2, 3, 4, 5]"))
+    db = tmp_path / "results" / "tiny" / "tlbench.db"
+    proc = subprocess.Popen([sys.executable, "-m", "tlbench", "run", str(suite)], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not db.exists() or _complete(db) < 1):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Rerun the same command to continue" in stderr
+    exported = read_jsonl(tmp_path / "results" / "tiny" / "runs.jsonl")
+    assert len(exported) == _complete(db) >= 1

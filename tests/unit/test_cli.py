@@ -1,0 +1,49 @@
+"""The CLI's front door: fast help, validation output, report without data."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tests.records import record
+from tlbench.cli import app
+from tlbench.store import export_jsonl
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_help_does_not_import_torch():
+    code = ("import sys\nfrom tlbench.cli import app\ntry:\n    app(['--help'])\nexcept SystemExit:\n"
+            "    pass\nassert 'torch' not in sys.modules, 'torch imported at start'\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    for command in ("run", "validate", "report", "plugins"):
+        assert command in out.stdout
+
+
+def test_validate_shows_the_grid():
+    out = CliRunner().invoke(app, ["validate", str(ROOT / "suites" / "glue_small.toml")])
+    assert out.exit_code == 0, out.output
+    assert "2 cells × 3 seeds = 6 runs" in out.output and "is valid" in out.output
+
+
+def test_report_rebuilds_from_committed_jsonl_without_data(tmp_path, monkeypatch):
+    suite = tmp_path / "s.toml"
+    suite.write_text('models = ["m"]\nseeds = [0]\n[tasks.sst2]\n[strategies.full_finetune]\n')
+    export_jsonl([record(seed=0, score=0.81)], tmp_path / "results" / "s" / "runs.jsonl")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TLBENCH_DATA_DIR", str(tmp_path / "no-such-mirror"))
+    out = CliRunner().invoke(app, ["report", str(suite)])
+    assert out.exit_code == 0, out.output
+    assert "0.810 ± 0.000 (n=1)" in (tmp_path / "results" / "s" / "LEADERBOARD.md").read_text()
+
+
+def test_report_without_records_is_a_user_error(tmp_path, monkeypatch):
+    suite = tmp_path / "s.toml"
+    suite.write_text('models = ["m"]\nseeds = [0]\n[tasks.sst2]\n[strategies.full_finetune]\n')
+    monkeypatch.chdir(tmp_path)
+    out = CliRunner().invoke(app, ["report", str(suite)])
+    assert out.exit_code == 2 and "run `tlbench run" in out.output
