@@ -181,6 +181,10 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
         dupes = sorted({str(x) for x in items if items.count(x) > 1})
         if dupes:
             problems.append(f"{key}: {', '.join(dupes)} listed more than once")
+    for i, model in enumerate(raw.models):
+        if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().is_dir():
+            problems.append(f"models[{i}]: local model directory {model!r} not found "
+                            f"(a Hugging Face id looks like 'org/name')")
     tasks = [_component("task", k, v, plugins.tasks, problems) for k, v in raw.tasks.items()]
     strategies = [_component("strategy", k, v, plugins.strategies, problems)
                   for k, v in raw.strategies.items()]

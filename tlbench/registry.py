@@ -27,8 +27,6 @@ class Registry:
     def __init__(self, kind: str):
         self.kind = kind
         self._entries: dict[str, Entry] = {}
-        # names a known-but-missing distribution would provide, for better errors
-        self.hints: dict[str, str] = {}
 
     def add(self, name: str, factory: type[Any], distribution: str, version: str = "") -> None:
         if not isinstance(name, str) or not name.isidentifier():
@@ -54,7 +52,7 @@ class Registry:
         try:
             return self._entries[name]
         except KeyError:
-            raise UnknownNameError(self.kind, name, self._entries, self.hints.get(name, "")) from None
+            raise UnknownNameError(self.kind, name, self._entries) from None
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries

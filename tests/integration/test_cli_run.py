@@ -106,7 +106,7 @@ def test_failing_run_is_recorded_and_grid_goes_on(suite: Path, tmp_path: Path, m
 
 def test_kill_9_loses_nothing_and_redoes_nothing(suite: Path, tmp_path: Path):
     text = suite.read_text().replace("seeds = [0, 1]", "seeds = [0, 1, 2, 3]")
-    suite.write_text(text.replace("epochs = 1\n", "epochs = 3\n"))
+    suite.write_text(text.replace("epochs = 1\n", "epochs = 15\n"))  # seconds per run: time to kill
     db = tmp_path / "results" / "tiny" / "tlbench.db"
     cmd = [sys.executable, "-m", "tlbench", "run", str(suite)]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -151,7 +151,8 @@ def test_user_error_exits_2_without_traceback(tmp_path: Path):
 
 
 def test_ctrl_c_keeps_finished_runs_and_says_how_to_continue(suite: Path, tmp_path: Path):
-    suite.write_text(suite.read_text().replace("seeds = [0, 1]", "seeds = [0, 1, 2, 3, 4, 5]"))
+    text = suite.read_text().replace("seeds = [0, 1]", "seeds = [0, 1, 2, 3, 4, 5]")
+    suite.write_text(text.replace("epochs = 1\n", "epochs = 15\n"))
     db = tmp_path / "results" / "tiny" / "tlbench.db"
     proc = subprocess.Popen([sys.executable, "-m", "tlbench", "run", str(suite)], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

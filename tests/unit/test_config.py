@@ -115,6 +115,11 @@ def test_duplicate_seeds_and_models(tmp_path, with_fakes):
     assert "seeds: 0 listed more than once" in msg
 
 
+def test_missing_local_model_directory(tmp_path, with_fakes):
+    msg = problems(tmp_path, GOOD.replace('models = ["m"]', 'models = ["./no-such-model"]'), with_fakes)
+    assert "models[0]: local model directory './no-such-model' not found" in msg
+
+
 def test_broken_toml_gives_line_and_column(tmp_path, with_fakes):
     msg = problems(tmp_path, GOOD.replace("lr = 0.01", "lr = = 0.01"), with_fakes)
     assert "TOML syntax error at line 9, column" in msg
