@@ -79,7 +79,7 @@ class FakeTask(Task):
     def encode(self, tokenizer: Any, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         return {"input_ids": [[1, 2]] * len(batch["label"]), "labels": batch["label"]}
 
-    def decode(self, outputs: np.ndarray) -> np.ndarray:
+    def decode(self, outputs: Any, encoded: Any, split: Any) -> np.ndarray:
         return outputs.argmax(-1)
 
     def score(self, predictions: np.ndarray, split: Any) -> dict[str, float]:

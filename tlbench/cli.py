@@ -207,11 +207,13 @@ def plugins(as_json: Annotated[bool, typer.Option("--json", help="machine-readab
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     table = Table()
-    for col in ("name", "kind", "distribution", "version", "status"):
-        table.add_column(col)
+    for col in ("name", "kind", "distribution", "version"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("status")
+    table.add_column("description")
     for r in rows:
         status = r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/]: {r['error']}"
-        table.add_row(r["name"], r["kind"], r["distribution"], r["version"], status)
+        table.add_row(r["name"], r["kind"], r["distribution"], r["version"], status, r["description"])
     console.print(table)
 
 

@@ -1,24 +1,39 @@
 """Loading benchmark splits from a local mirror or the Hugging Face Hub, carving and capping them.
 
-A mirror is ``<root>/<task>/<split>.jsonl.gz`` with the Hub's column names (``TLBENCH_DATA_DIR``).
+A mirror is ``<root>/<task>/<split>.jsonl.gz`` with the Hub's column names (``TLBENCH_DATA_DIR``)
+and a ``labels.json`` naming the classes of each label column. Mirror files are read here, line by
+line, rather than through ``datasets.load_dataset("json")``: a benchmark must say *which line* of
+*which file* is broken (a missing column, a label outside labels.json), and that loader cannot.
 Tasks call these helpers; the core names no task.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import json
+import zlib
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from tlbench.errors import DataError
 from tlbench.interfaces import DataSource
 
 MIRROR_SUFFIX = ".jsonl.gz"
+ENV_HINT = ("set TLBENCH_DATA_DIR to a mirror holding <task>/<split>.jsonl.gz, or unset it to use the "
+            "Hugging Face Hub")
 
 
 def mirror_file(data_dir: Path, folder: str, split: str) -> Path:
     return Path(data_dir) / folder / f"{split}{MIRROR_SUFFIX}"
+
+
+def mirror_splits(data_dir: Path, folder: str) -> list[str]:
+    return sorted(p.name.removesuffix(MIRROR_SUFFIX) for p in (Path(data_dir) / folder).glob(f"*{MIRROR_SUFFIX}"))
 
 
 @lru_cache(maxsize=64)
@@ -30,35 +45,105 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_split(data_dir: Path | None, folder: str, split: str, hub_id: str,
-               hub_config: str | None = None) -> tuple[Any, DataSource]:
-    """One split as a ``datasets.Dataset`` with where it came from."""
+def label_names(data_dir: Path | None, folder: str, column: str, default: Sequence[str]) -> tuple[str, ...]:
+    """Class names of ``column`` from the mirror's labels.json (the Hub's ClassLabel order)."""
+    path = Path(data_dir or "") / folder / "labels.json"
+    if data_dir is None or not path.is_file():
+        return tuple(default)
+    return tuple(json.loads(path.read_text(encoding="utf-8")).get(column, default))
+
+
+def read_mirror(path: Path, required: Sequence[str], label_ranges: Mapping[str, int]) -> list[dict[str, Any]]:
+    """Rows of one mirror file, checked: every ``required`` column present, every label in range.
+
+    ``label_ranges`` maps a label column to its number of classes; -1 (GLUE's hidden test labels) is
+    allowed and integer lists (NER tags) are checked element by element.
+    """
+    rows = []
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            for line_no, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{path}, line {line_no}: not valid JSON ({exc.msg})") from None
+                missing = [c for c in required if c not in row]
+                if missing:
+                    raise DataError(f"{path}, line {line_no}: row has no column {', '.join(map(repr, missing))} "
+                                    f"(it has {', '.join(row)})")
+                for column, n in label_ranges.items():
+                    values = row[column] if isinstance(row[column], list) else [row[column]]
+                    bad = [v for v in values if not (isinstance(v, int) and (v == -1 or 0 <= v < n))]
+                    if bad:
+                        raise DataError(f"{path}, line {line_no}: label {bad[0]!r} in column {column!r} is "
+                                        f"outside labels.json (0..{n - 1}, or -1 for hidden)")
+                rows.append(row)
+    except FileNotFoundError:
+        raise DataError(f"data mirror file not found: {path}; {ENV_HINT}") from None
+    except gzip.BadGzipFile:
+        raise DataError(f"{path} is not a gzip file; re-create the mirror") from None
+    except (EOFError, zlib.error) as exc:
+        raise DataError(f"{path} is truncated or corrupt ({exc}); re-create the mirror") from None
+    if not rows:
+        raise DataError(f"{path} holds no rows")
+    return rows
+
+
+def load_split(data_dir: Path | None, folder: str, split: str, hub_id: str, hub_config: str | None = None,
+               *, required: Sequence[str] = (), label_ranges: Mapping[str, int] | None = None,
+               revision: str | None = None) -> tuple[Any, DataSource]:
+    """One split as a ``datasets.Dataset``, with where it came from (file sha256 or Hub revision)."""
     import datasets
 
     if data_dir is not None:
         path = mirror_file(data_dir, folder, split)
         if not path.is_file():
-            raise DataError(f"data mirror file not found: {path} (data dir {data_dir}; set "
-                            f"TLBENCH_DATA_DIR to a mirror holding <task>/<split>.jsonl.gz, or unset "
-                            f"it to use the Hugging Face Hub)")
-        ds = datasets.load_dataset("json", data_files=str(path), split="train")
-        return ds, DataSource(str(path), sha256_file(path), f"mirror of {hub_id} {split}")
-    ds = datasets.load_dataset(hub_id, hub_config, split=split)
+            have = mirror_splits(data_dir, folder)
+            raise DataError(f"data mirror file not found: {path} (the mirror has "
+                            f"{', '.join(have) if have else 'no splits'} for {folder}); {ENV_HINT}")
+        rows = read_mirror(path, required, label_ranges or {})
+        return (datasets.Dataset.from_list(rows),
+                DataSource(str(path), sha256_file(path), f"mirror of {hub_id} {split}"))
+    try:
+        ds = datasets.load_dataset(hub_id, hub_config, split=split, revision=revision)
+    except ValueError as exc:  # an unknown split
+        raise DataError(f"{hub_id} ({hub_config}) has no split {split!r}: {exc}") from None
     name = f"hf://datasets/{hub_id}" + (f"/{hub_config}" if hub_config else "")
-    return ds, DataSource(f"{name}:{split}", ds._fingerprint, f"{hub_id} {split} (datasets "
-                          f"{datasets.__version__})")
+    return ds, DataSource(f"{name}:{split}", ds._fingerprint,
+                          f"{hub_id} {split} revision {revision or 'main'} (datasets {datasets.__version__})")
 
 
-def carve(train: Any, size: int, seed: int) -> tuple[Any, Any]:
-    """Split ``size`` rows off ``train`` (fixed seed), for choosing hyperparameters."""
+def _labels(ds: Any, stratify: str | None) -> np.ndarray | None:
+    if stratify is None:
+        return None
+    labels = np.asarray(ds[stratify])
+    _, counts = np.unique(labels, return_counts=True)
+    return labels if counts.min() >= 2 else None  # a class with one row cannot be stratified
+
+
+def carve(train: Any, size: int, seed: int, stratify: str | None = None) -> tuple[Any, Any]:
+    """Split ``size`` rows off ``train`` (fixed seed; stratified by ``stratify`` when given)."""
+    from sklearn.model_selection import train_test_split
+
     if size >= len(train):
-        raise DataError(f"cannot carve {size} selection rows from a train split of {len(train)}")
-    parts = train.train_test_split(test_size=size, seed=seed, shuffle=True)
-    return parts["train"], parts["test"]
+        raise DataError(f"cannot carve {size} selection rows from a train split of {len(train)} rows")
+    keep, held = train_test_split(np.arange(len(train)), test_size=size, random_state=seed,
+                                  stratify=_labels(train, stratify))
+    return train.select(sorted(keep)), train.select(sorted(held))
 
 
-def cap(ds: Any, size: int | None, seed: int) -> Any:
-    """At most ``size`` rows, a seeded random subset (the whole split when ``size`` is None)."""
+def cap(ds: Any, size: int | None, seed: int, stratify: str | None = None) -> Any:
+    """At most ``size`` rows: a seeded (stratified) subset; the whole split when it is smaller.
+
+    Asking for more rows than a split has is not an error: the whole split is used, and the size a
+    run really used is in its record and in the leaderboard's data table.
+    """
+    from sklearn.model_selection import train_test_split
+
     if size is None or size >= len(ds):
         return ds
-    return ds.shuffle(seed=seed).select(range(size)).flatten_indices()
+    keep, _ = train_test_split(np.arange(len(ds)), train_size=size, random_state=seed,
+                               stratify=_labels(ds, stratify))
+    return ds.select(sorted(keep))

@@ -33,11 +33,13 @@ class Options(BaseModel):
 
 
 class TaskOptions(Options):
-    """Options every task understands. Sizes are caps: ``None`` keeps the whole split."""
+    """Options every task understands. Caps are seeded subsets, stratified by label for
+    classification; ``None`` keeps the whole split, and a cap above a split's size keeps it whole."""
 
-    train_size: int | None = Field(None, gt=0, description="cap on training rows (after carving)")
-    select_size: int = Field(1000, gt=0, description="rows carved from train to choose on")
-    report_size: int | None = Field(None, gt=0, description="cap on report rows")
+    max_train_examples: int | None = Field(None, gt=0, description="cap on training rows (after carving)")
+    max_eval_examples: int | None = Field(None, gt=0, description="cap on select and report rows")
+    select_examples: int = Field(
+        1000, gt=0, description="rows carved from train to choose on (tasks without a usable dev split)")
     max_length: int = Field(128, gt=1, le=8192, description="tokens per example, longer is cut")
     split_seed: int = Field(0, ge=0, description="seed of carving and capping (fixed across runs)")
 
@@ -70,6 +72,8 @@ class TaskData:
     splits: Mapping[Role, Any]
     sources: Mapping[Role, DataSource]
     label_names: tuple[str, ...] = ()
+    #: how the leaderboard names this data, e.g. ``imdb[test:1000]`` or ``squad[dev-articles]``
+    label: str = ""
 
     def sizes(self) -> dict[str, int]:
         return {role: len(ds) for role, ds in self.splits.items()}
@@ -112,12 +116,19 @@ class Task(ABC):
         """Tokenize a split: at least ``input_ids`` and ``labels`` (one entry per row)."""
 
     @abstractmethod
-    def decode(self, outputs: np.ndarray) -> np.ndarray:
-        """Turn a head's outputs for a split into predictions."""
+    def decode(self, outputs: Any, encoded: Mapping[str, list[Any]], split: Any) -> Any:
+        """Turn a head's outputs for the encoded rows of a split into one prediction per example.
+
+        ``outputs`` is an array ``[rows, outputs]`` for text-level heads, or a list of
+        ``[tokens, outputs]`` arrays for token-level heads; ``encoded`` is what :meth:`encode` made of
+        ``split`` (several rows per example when a task windows long inputs)."""
 
     @abstractmethod
-    def score(self, predictions: np.ndarray, split: Any) -> dict[str, float]:
+    def score(self, predictions: Any, split: Any) -> dict[str, float]:
         """Metrics of ``predictions`` against the split's gold labels; includes ``primary_metric``."""
+
+    #: metrics reported besides the primary one (the leaderboard's secondary columns)
+    secondary_metrics: ClassVar[tuple[str, ...]] = ()
 
     def references(self, split: Any) -> list[Any]:
         return list(split["label"])
@@ -137,6 +148,11 @@ class Job:
     progress: Any = None  # a tlbench.progress.Progress
     report: Callable[[int, float], None] = lambda step, value: None  # intermediate select scores
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def score(self, role: Role, outputs: Any) -> dict[str, float]:
+        """Decode a head's outputs for split ``role`` and score them."""
+        split = self.data.splits[role]
+        return self.task.score(self.task.decode(outputs, self.encoded(role), split), split)
 
 
 class Fitted(ABC):

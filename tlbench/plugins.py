@@ -153,13 +153,15 @@ class Plugins:
         """One row per registered name, plus one per plugin that failed or was disabled."""
         rows = [
             {"name": e.name, "kind": e.kind, "distribution": e.distribution,
-             "version": e.version, "status": "ok", "error": ""}
+             "version": e.version, "status": "ok", "error": "",
+             "description": getattr(e.factory, "description", "")}
             for registry in self.registries.values() for e in registry
         ]
         for s in self.statuses:
             if s.status != "ok":
                 rows.append({"name": s.name, "kind": "plugin", "distribution": s.distribution,
-                             "version": s.version, "status": s.status, "error": s.error})
+                             "version": s.version, "status": s.status, "error": s.error,
+                             "description": ""})
         return rows
 
     def resolve_model(self, model_id: str) -> Any:

@@ -63,6 +63,8 @@ def leaderboard(records: list[dict[str, Any]], suite: str) -> str:
     by_cell = cells(records)
     primary = {t: next((r["primary_metric"] for r in runs if r["task"] == t and r.get("primary_metric")),
                        "score") for t in tasks}
+    label = {t: next((r["data"].get("label", t) for r in runs if r["task"] == t and r["status"] == "ok"), t)
+             for t in tasks}
 
     def score(s: str, t: str) -> str:
         rs = by_cell.get((s, t), [])
@@ -75,7 +77,7 @@ def leaderboard(records: list[dict[str, Any]], suite: str) -> str:
     lines = [f"# {suite}: leaderboard", "",
              "Reported score: mean ± sample sd over seeds (n = seeds) on each task's report split, "
              "which is never used for choosing. Costs are means over the strategy's runs.", ""]
-    head = ["strategy", *[f"{t} ({primary[t]})" for t in tasks], "trainable params",
+    head = ["strategy", *[f"{label[t]} ({primary[t]})" for t in tasks], "trainable params",
             "stored / task", "train time / run", "peak memory", "eval ex/s"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in strategies:
@@ -95,7 +97,7 @@ def leaderboard(records: list[dict[str, Any]], suite: str) -> str:
         if r is None:
             continue
         sizes, trunc = r["data"]["sizes"], r["data"]["truncated_share"].get("report")
-        lines.append(f"| {t} | {sizes['train']:,} | {sizes['select']:,} | {sizes['report']:,} | "
+        lines.append(f"| {label[t]} | {sizes['train']:,} | {sizes['select']:,} | {sizes['report']:,} | "
                      f"{r['data']['sources']['report']['location'].rsplit('/', 1)[-1]} | "
                      f"{'–' if trunc is None else f'{trunc:.1%}'} |")
 

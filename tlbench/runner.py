@@ -184,9 +184,9 @@ class Runner:
                 t0 = time.perf_counter()
                 outputs = fitted.predict(role)
                 seconds = time.perf_counter() - t0 + fitted.cached_seconds(role)
-                preds = task.decode(outputs)
+                preds = task.decode(outputs, job.encoded(role), data.splits[role])
                 metrics[role] = task.score(preds, data.splits[role])
-                predictions[role] = preds.tolist()
+                predictions[role] = preds.tolist() if hasattr(preds, "tolist") else list(preds)
         with tempfile.TemporaryDirectory() as tmp:
             fitted.save(Path(tmp))
             stored = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file())
@@ -198,6 +198,7 @@ class Runner:
             "curve": job.extra.get("curve", []),
             "predictions": {"report": predictions["report"]},
             "data": {
+                "label": data.label or cell.task,
                 "sizes": data.sizes(),
                 "sources": {r: {"location": s.location, "sha256": s.sha256} for r, s in data.sources.items()},
                 "truncated_share": {r: _share(job.encoded(r).get("truncated")) for r in data.splits},

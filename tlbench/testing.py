@@ -86,8 +86,8 @@ class ToyTask(Task):
     def load(self, data_dir: Path | None) -> TaskData:
         import datasets
 
-        sizes = {"train": self.options.train_size or 192, "select": self.options.select_size,
-                 "report": self.options.report_size or 64}
+        sizes = {"train": self.options.max_train_examples or 192, "select": self.options.select_examples,
+                 "report": self.options.max_eval_examples or 64}
         splits = {role: datasets.Dataset.from_dict(toy_rows(n, seed=i))
                   for i, (role, n) in enumerate(sizes.items())}
         source = DataSource("memory://toy", "0")
@@ -99,8 +99,8 @@ class ToyTask(Task):
         return {"input_ids": ids["input_ids"], "labels": batch["label"],
                 "truncated": [False] * len(batch["label"])}
 
-    def decode(self, outputs: np.ndarray) -> np.ndarray:
-        return outputs.argmax(-1)
+    def decode(self, outputs: Any, encoded: Any, split: Any) -> np.ndarray:
+        return np.asarray(outputs).argmax(-1)
 
     def score(self, predictions: np.ndarray, split: Any) -> dict[str, float]:
         return {"accuracy": float(np.mean(predictions == np.asarray(split["label"])))}
@@ -125,7 +125,7 @@ class StrategyContract:
         from tlbench.runner import prepare_job
 
         model_dir = tiny_bert(workdir / "tiny-bert")
-        task = ToyTask("toy", TaskOptions(select_size=64, max_length=16))
+        task = ToyTask("toy", TaskOptions(select_examples=64, max_length=16))
         model = ModelRef("tiny-bert", str(model_dir), "test")
         return prepare_job(task, model, task.load(None), seed=0, device="cpu",
                            cache_dir=workdir / "cache")
@@ -179,7 +179,7 @@ class StrategyContract:
     def test_metrics_in_range(self, fitted: Any, job: Any) -> None:
         outputs = fitted.predict("report")
         assert len(outputs) == len(job.data.splits["report"])
-        metrics = job.task.score(job.task.decode(outputs), job.data.splits["report"])
+        metrics = job.score("report", outputs)
         assert 0.0 <= metrics["accuracy"] <= 1.0
         assert metrics["accuracy"] >= self.min_accuracy
 

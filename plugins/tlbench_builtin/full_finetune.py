@@ -22,9 +22,9 @@ class FullFinetune(Strategy):
     options: FullFinetuneOptions
 
     def _build(self, job: Job):  # noqa: ANN202
-        from tlbench.engine import SequenceModel, load_backbone
+        from tlbench.engine import EncoderModel, load_backbone
 
-        model = SequenceModel(load_backbone(job.model), job.task.head, self.options.pooling,
+        model = EncoderModel(load_backbone(job.model), job.task.head, self.options.pooling,
                               self.options.dropout)
         self.choose_trainable(model)
         return model
@@ -48,9 +48,7 @@ class FullFinetune(Strategy):
         fitted = self._fitted(job, model)
 
         def evaluate() -> float:
-            outputs = fitted.predict("select")
-            split = job.data.splits["select"]
-            return job.task.score(job.task.decode(outputs), split)[job.task.primary_metric]
+            return job.score("select", fitted.predict("select"))[job.task.primary_metric]
 
         job.extra["curve"] = train(
             model, rows_of(job.encoded("train")), Collator(job.extra["pad_id"]),

@@ -1,76 +1,116 @@
-"""GLUE tasks (Wang et al., 2019). SST-2 for now; the others follow the same pattern.
+"""GLUE tasks (Wang et al., 2019), from ``nyu-mll/glue`` or the offline mirror.
 
 Split roles: GLUE's test labels are hidden (-1), so the reported score is on the official
-validation split, and hyperparameters are chosen on rows carved from train with a fixed seed.
+validation split, and hyperparameters are chosen on rows carved from train (seeded, stratified).
+QQP, MNLI and QNLI are registered for Hub use: the offline mirror does not hold their files.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 
-from tlbench import HeadSpec, Task, TaskData, hookimpl
-from tlbench.data import cap, carve, load_split, mirror_file
-from tlbench_builtin.classification import classification_metrics, encode_texts
+from tlbench import hookimpl
+from tlbench_builtin.classification import TextTask
 
 HUB_ID = "nyu-mll/glue"
+BINARY = ("negative", "positive")
+ENTAIL = ("entailment", "not_entailment")
 
 
-class GlueClassification(Task):
-    """A GLUE classification task: ``text_columns`` of one or two sentences, integer labels."""
-
-    config: ClassVar[str]
-    text_columns: ClassVar[tuple[str, ...]]
-    label_names: ClassVar[tuple[str, ...]]
-    primary_metric: ClassVar[str] = "accuracy"
+class Glue(TextTask):
+    hub_id = HUB_ID
+    primary_metric = "accuracy"
+    secondary_metrics: ClassVar[tuple[str, ...]] = ("macro_f1",)
 
     @property
-    def head(self) -> HeadSpec:
-        return HeadSpec("classification", len(self.label_names))
-
-    def required_files(self, data_dir: Path) -> list[Path]:
-        return [mirror_file(data_dir, self.config, s) for s in ("train", "validation")]
-
-    def load(self, data_dir: Path | None) -> TaskData:
-        o = self.options
-        train, train_src = load_split(data_dir, self.config, "train", HUB_ID, self.config)
-        report, report_src = load_split(data_dir, self.config, "validation", HUB_ID, self.config)
-        train, select = carve(train, o.select_size, o.split_seed)
-        train = cap(train, o.train_size, o.split_seed)
-        report = cap(report, o.report_size, o.split_seed)
-        names = self.label_names
-        if data_dir is not None and (data_dir / self.config / "labels.json").is_file():
-            names = tuple(json.loads((data_dir / self.config / "labels.json").read_text())["label"])
-        return TaskData(
-            splits={"train": train, "select": select, "report": report},
-            sources={"train": train_src, "select": train_src, "report": report_src},
-            label_names=names,
-        )
-
-    def encode(self, tokenizer: Any, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        cols = self.text_columns
-        texts = batch[cols[0]] if len(cols) == 1 else (batch[cols[0]], batch[cols[1]])
-        return encode_texts(tokenizer, texts, batch["label"], self.options.max_length)
-
-    def decode(self, outputs: np.ndarray) -> np.ndarray:
-        return outputs.argmax(-1)
-
-    def score(self, predictions: np.ndarray, split: Any) -> dict[str, float]:
-        return classification_metrics(predictions, self.references(split))
+    def folder(self) -> str:  # type: ignore[override]
+        return self.hub_config or ""
 
 
-class Sst2(GlueClassification):
-    """Binary sentiment of movie-review phrases (train) and sentences (validation)."""
+class Sst2(Glue):
+    description = "SST-2 binary sentiment of movie-review sentences; accuracy"
+    hub_config, text_columns, default_labels = "sst2", ("sentence",), BINARY
 
-    description = "SST-2 binary sentiment (GLUE); accuracy"
-    config = "sst2"
-    text_columns = ("sentence",)
-    label_names = ("negative", "positive")
+
+class Cola(Glue):
+    description = "CoLA grammatical acceptability; Matthews correlation"
+    hub_config, text_columns, default_labels = "cola", ("sentence",), ("unacceptable", "acceptable")
+    primary_metric = "matthews"
+    secondary_metrics = ("accuracy", "macro_f1")
+
+    def extra_metrics(self, predictions: np.ndarray, references: Sequence[int]) -> dict[str, float]:
+        from sklearn.metrics import matthews_corrcoef
+
+        return {"matthews": float(matthews_corrcoef(references, predictions))}
+
+
+class _PositiveF1(Glue):
+    """GLUE's F1 for paraphrase tasks: binary F1 of the positive class (1)."""
+
+    primary_metric = "f1"
+    secondary_metrics = ("accuracy", "macro_f1")
+
+    def extra_metrics(self, predictions: np.ndarray, references: Sequence[int]) -> dict[str, float]:
+        from sklearn.metrics import f1_score
+
+        return {"f1": float(f1_score(references, predictions, pos_label=1, zero_division=0))}
+
+
+class Mrpc(_PositiveF1):
+    description = "MRPC paraphrase of sentence pairs; F1 (and accuracy)"
+    hub_config, text_columns = "mrpc", ("sentence1", "sentence2")
+    default_labels = ("not_equivalent", "equivalent")
+
+
+class Qqp(_PositiveF1):
+    description = "QQP duplicate questions; F1 and accuracy (Hub only: not in the offline mirror)"
+    hub_config, text_columns = "qqp", ("question1", "question2")
+    default_labels = ("not_duplicate", "duplicate")
+
+
+class Rte(Glue):
+    description = "RTE textual entailment; accuracy"
+    hub_config, text_columns, default_labels = "rte", ("sentence1", "sentence2"), ENTAIL
+
+
+class Wnli(Glue):
+    description = "WNLI Winograd NLI (adversarial dev: majority class wins); accuracy"
+    hub_config, text_columns, default_labels = "wnli", ("sentence1", "sentence2"), ("not_entailment", "entailment")
+
+
+class Qnli(Glue):
+    description = "QNLI question-answer entailment; accuracy (Hub only: not in the offline mirror)"
+    hub_config, text_columns, default_labels = "qnli", ("question", "sentence"), ENTAIL
+
+
+class Mnli(Glue):
+    description = "MNLI matched: 3-way NLI; accuracy (Hub only: not in the offline mirror)"
+    hub_config, text_columns = "mnli", ("premise", "hypothesis")
+    default_labels = ("entailment", "neutral", "contradiction")
+    report_split = "validation_matched"
+
+
+class MnliMismatched(Mnli):
+    description = "MNLI mismatched genres: 3-way NLI; accuracy (Hub only: not in the offline mirror)"
+    report_split = "validation_mismatched"
+
+
+class Stsb(Glue):
+    description = "STS-B sentence similarity 0-5; regression head, Pearson and Spearman"
+    hub_config, text_columns, default_labels = "stsb", ("sentence1", "sentence2"), ()
+    regression = True
+    primary_metric = "pearson"
+    secondary_metrics = ("spearman",)
+
+
+TASKS = {"sst2": Sst2, "cola": Cola, "mrpc": Mrpc, "qqp": Qqp, "rte": Rte, "wnli": Wnli, "qnli": Qnli,
+         "mnli": Mnli, "mnli_mismatched": MnliMismatched, "stsb": Stsb}
 
 
 @hookimpl
 def register_tasks(register):  # noqa: ANN001, ANN201 - the hookspec documents the types
-    register("sst2", Sst2)
+    for name, cls in TASKS.items():
+        register(name, cls)

@@ -1,7 +1,8 @@
 """``linear_probe``: a frozen encoder, features computed once and cached, a linear head on top.
 
 Because the features are cached on disk (keyed by model, task, split and pooling), every seed and
-every tuning trial after the first costs only the head's training: seconds on a CPU.
+every tuning trial after the first costs only the head's training: seconds on a CPU. Text-level
+tasks pool the token states (CLS or mean); token and span tasks train the head on each token's state.
 """
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ from pydantic import Field
 from tlbench import Fitted, Job, Strategy, hookimpl
 from tlbench.engine.options import EngineOptions
 
+#: encoded fields the head's loss needs, copied next to the features
+TARGETS = ("labels", "start_positions", "end_positions")
+
 
 class LinearProbeOptions(EngineOptions):
-    pooling: Literal["cls", "mean"] = Field("mean", description="how token states become one vector")
+    pooling: Literal["cls", "mean"] = Field(
+        "mean", description="how token states become one vector (text-level tasks only)")
     lr: float = Field(3e-3, gt=0, le=1.0)
     epochs: float = Field(30.0, gt=0, le=1000)
     batch_size: int = Field(64, gt=0, le=65536)
@@ -26,59 +31,61 @@ class LinearProbeOptions(EngineOptions):
     evals_per_epoch: int = Field(0, ge=0, le=100)
 
 
-def _collate(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    import torch
-
-    batch = {"features": torch.stack([torch.as_tensor(r["features"]) for r in rows])}
-    if "labels" in rows[0]:
-        batch["labels"] = torch.as_tensor([r["labels"] for r in rows])
-    return batch
-
-
 class LinearProbe(Strategy):
     description = "frozen encoder, cached features, a trained linear head"
     Options = LinearProbeOptions
     options: LinearProbeOptions
 
-    def _parts(self, job: Job) -> tuple[Any, Any]:
-        import torch
+    def _pooling(self, job: Job) -> str:
+        from tlbench.engine.features import TOKEN_POOLING
+        from tlbench.engine.heads import is_token_level
 
-        from tlbench.engine import build_head, cached_features, count_parameters, load_backbone
-        from tlbench.engine.features import feature_path
+        return TOKEN_POOLING if is_token_level(job.task.head) else self.options.pooling
 
-        o = self.options
+    def fit(self, job: Job) -> Fitted:
+        from tlbench.engine import Collator, loss_function, train
+
+        fitted = self._fitted(job)
+
+        def evaluate() -> float:
+            return job.score("select", fitted.predict("select"))[job.task.primary_metric]
+
+        job.extra["curve"] = train(
+            fitted.module, fitted.rows("train"), Collator(), loss_function(job.task.head), self.options,
+            seed=job.seed, device=job.device, evaluate=evaluate, report=job.report,
+            progress=job.progress, description=f"{self.name} head {job.task.name} seed {job.seed}")
+        return fitted
+
+    def load(self, job: Job, directory: Path) -> Fitted:
+        from tlbench.engine import load_trained
+
+        fitted = self._fitted(job)
+        load_trained(fitted.module, directory)
+        return fitted
+
+    def _fitted(self, job: Job) -> Any:
+        from tlbench.engine import Collator, FeatureModel, ModuleFitted, count_parameters, load_backbone
+        from tlbench.engine.features import cached_features, extraction_seconds, feature_path
+
+        o, pooling = self.options, self._pooling(job)
         backbone = load_backbone(job.model)
         backbone.requires_grad_(False)
-        _, encoder_params = count_parameters(backbone)
+        head = FeatureModel(job.task.head, backbone.config.hidden_size, o.dropout)
+        total = count_parameters(backbone)[1] + count_parameters(head)[1]
         features: dict[str, Any] = {}
         extracted: set[str] = set()  # roles whose features this run computed (not loaded)
 
-        def rows(role: str) -> list[dict[str, Any]]:
+        def rows(role: Any) -> list[dict[str, Any]]:
             if role not in features:
-                if not feature_path(job, role, o.pooling).is_file():  # type: ignore[arg-type]
+                if not feature_path(job, role, pooling).is_file():
                     extracted.add(role)
-                features[role] = cached_features(job, backbone, role, o.pooling,  # type: ignore[arg-type]
+                features[role] = cached_features(job, backbone, role, pooling,
                                                  batch_size=o.eval_batch_size,
                                                  pad_id=job.extra["pad_id"], precision=o.precision)
-            labels = job.encoded(role)["labels"]  # type: ignore[arg-type]
-            return [{"features": f, "labels": y} for f, y in zip(features[role], labels, strict=True)]
-
-        class Head(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.head = build_head(job.task.head, backbone.config.hidden_size, o.dropout)
-
-            def forward(self, features: torch.Tensor, **_: Any) -> torch.Tensor:
-                return self.head(features)
-
-        head = Head()
-        return head, (rows, encoder_params + sum(p.numel() for p in head.parameters()), extracted)
-
-    def _fitted(self, job: Job, head: Any, rows: Any, total: int, extracted: set[str]) -> Fitted:
-        from tlbench.engine import ModuleFitted
-        from tlbench.engine.features import extraction_seconds
-
-        pooling = self.options.pooling
+            encoded = job.encoded(role)
+            targets = {k: encoded[k] for k in TARGETS if k in encoded}
+            return [{"features": f, **{k: v[i] for k, v in targets.items()}}
+                    for i, f in enumerate(features[role])]
 
         class ProbeFitted(ModuleFitted):
             def cached_seconds(self, role: Any) -> float:
@@ -86,32 +93,8 @@ class LinearProbe(Strategy):
                 # computed inside predict() are already in predict()'s own time
                 return 0.0 if role in extracted else extraction_seconds(job, role, pooling)
 
-        return ProbeFitted(head, rows, _collate, device=job.device,
-                           batch_size=self.options.eval_batch_size, precision="fp32",
-                           total_parameters=total)
-
-    def fit(self, job: Job) -> Fitted:
-        from tlbench.engine import loss_function, train
-
-        head, (rows, total, extracted) = self._parts(job)
-        fitted = self._fitted(job, head, rows, total, extracted)
-
-        def evaluate() -> float:
-            preds = job.task.decode(fitted.predict("select"))
-            return job.task.score(preds, job.data.splits["select"])[job.task.primary_metric]
-
-        train_rows = rows("train")
-        job.extra["curve"] = train(
-            head, train_rows, _collate, loss_function(job.task.head), self.options, seed=job.seed,
-            device=job.device, evaluate=evaluate, report=job.report, progress=job.progress,
-            description=f"{self.name} head {job.task.name} seed {job.seed}")
-        return fitted
-
-    def load(self, job: Job, directory: Path) -> Fitted:
-        from tlbench.engine import load_trained
-
-        head, (rows, total, extracted) = self._parts(job)
-        return self._fitted(job, load_trained(head, directory), rows, total, extracted)
+        return ProbeFitted(head, rows, Collator(), device=job.device, batch_size=o.eval_batch_size,
+                           precision="fp32", total_parameters=total)
 
 
 @hookimpl

@@ -22,9 +22,9 @@ models = ["{model}"]
 seeds = [0, 1]
 
 [tasks.sst2]
-train_size = 64
-select_size = 32
-report_size = 48
+max_train_examples = 64
+select_examples = 32
+max_eval_examples = 48
 max_length = 32
 
 [strategies.full_finetune]

@@ -15,7 +15,7 @@ def test_length_grouping_cuts_padding(data_dir: Path, tmp_path: Path):
     from tlbench.engine.model import load_tokenizer
     from tlbench_builtin.glue import Sst2
 
-    task = Sst2("sst2", TaskOptions(train_size=4000, select_size=500, max_length=128))
+    task = Sst2("sst2", TaskOptions(max_train_examples=4000, select_examples=500, max_length=128))
     train = task.load(data_dir).splits["train"]
     tokenizer = load_tokenizer(str(gt.get_model_path()))
     rows = rows_of(task.encode(tokenizer, train[:]))

@@ -33,7 +33,7 @@ class TestLinearProbe(StrategyContract):
     def test_features_are_cached_and_reused(self, instance, job, fitted):  # noqa: ANN001
         for role in ("train", "select", "report"):
             fitted.predict(role)
-        files = sorted((Path(job.cache_dir) / "features").glob("*.npy"))
+        files = sorted((Path(job.cache_dir) / "features").glob("*.npz"))
         assert len(files) == 3  # train, select, report
         stamps = [f.stat().st_mtime_ns for f in files]
         again = instance.fit(job)  # a second seed or trial
@@ -45,7 +45,7 @@ class TestLinearProbe(StrategyContract):
 
 class TestSst2(TaskContract):
     task = "sst2"
-    options = {"train_size": 300, "select_size": 100}
+    options = {"max_train_examples": 300, "select_examples": 100}
     data_dir = Path(os.environ.get("TLBENCH_DATA_DIR", "")) or None
 
     def test_split_roles_follow_glue(self, data):  # noqa: ANN001

@@ -14,7 +14,7 @@ _WHERE = {
     "cached_features": "features",
     "ModuleFitted": "fitted", "count_parameters": "fitted", "load_trained": "fitted",
     "save_trained": "fitted",
-    "Pooler": "heads", "SequenceModel": "heads", "build_head": "heads", "loss_function": "heads",
+    "Pooler": "heads", "EncoderModel": "heads", "FeatureModel": "heads", "build_head": "heads", "loss_function": "heads",
     "predict": "infer",
     "load_backbone": "model", "load_tokenizer": "model", "pick_device": "model",
     "setup_device": "model",

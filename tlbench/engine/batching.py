@@ -9,30 +9,59 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, RandomSampler
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from tlbench.engine.heads import IGNORE
+
+#: row fields a model or a loss reads; everything else a task encodes (word ids, offsets, truncation
+#: flags) is metadata for decoding and accounting and never reaches the model.
+MODEL_FIELDS = ("input_ids", "token_type_ids", "features", "labels", "start_positions", "end_positions")
+
+
+def row_length(row: Mapping[str, Any]) -> int:
+    seq = row.get("input_ids", row.get("features"))
+    return len(seq) if seq is not None and np.ndim(seq) >= (1 if "input_ids" in row else 2) else 1
+
 
 class Collator:
-    """Pads ``input_ids`` to the longest row of the batch; stacks every other column."""
+    """Pads every sequence field to the batch's longest row and builds ``attention_mask``.
 
-    def __init__(self, pad_id: int, label_dtype: torch.dtype = torch.long):
-        self.pad_id = pad_id
-        self.label_dtype = label_dtype
+    ``input_ids`` pad with the tokenizer's pad id, token labels with -100 (ignored by the loss),
+    features and token type ids with 0. Scalars are stacked (float labels stay float: regression).
+    """
+
+    def __init__(self, pad_id: int = 0):
+        self.pad = {"input_ids": pad_id, "labels": IGNORE}
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
-        width = max(len(r["input_ids"]) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            n = len(r["input_ids"])
-            ids[i, :n] = torch.as_tensor(r["input_ids"])
-            mask[i, :n] = 1
-        batch = {"input_ids": ids, "attention_mask": mask}
-        if "labels" in rows[0]:
-            batch["labels"] = torch.as_tensor([r["labels"] for r in rows], dtype=self.label_dtype)
+        batch: dict[str, torch.Tensor] = {}
+        lengths = [row_length(r) for r in rows]
+        sequential = "input_ids" in rows[0] or np.ndim(rows[0]["features"]) == 2
+        for key in MODEL_FIELDS:
+            if key not in rows[0]:
+                continue
+            values = [r[key] for r in rows]
+            if sequential and np.ndim(values[0]) >= 1 and (key != "features" or np.ndim(values[0]) == 2):
+                batch[key] = _pad([torch.as_tensor(np.asarray(v)) for v in values], self.pad.get(key, 0))
+            else:
+                batch[key] = torch.as_tensor(np.asarray(values))
+        if sequential:
+            mask = torch.zeros((len(rows), max(lengths)), dtype=torch.long)
+            for i, n in enumerate(lengths):
+                mask[i, :n] = 1
+            batch["attention_mask"] = mask
+        if "labels" in batch and batch["labels"].dtype == torch.float64:
+            batch["labels"] = batch["labels"].float()
+        if "features" in batch:
+            batch["features"] = batch["features"].float()
         return batch
+
+
+def _pad(tensors: list[torch.Tensor], value: float) -> torch.Tensor:
+    return torch.nn.utils.rnn.pad_sequence(tensors, batch_first=True, padding_value=value)
 
 
 def rows_of(columns: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
@@ -44,8 +73,8 @@ def rows_of(columns: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 def length_grouped_loader(rows: list[dict[str, Any]], batch_size: int, collate: Any, seed: int,
                           grouped: bool = True) -> DataLoader:
     generator = torch.Generator().manual_seed(seed)
-    if grouped and "input_ids" in rows[0]:
-        lengths = [len(r["input_ids"]) for r in rows]
+    lengths = [row_length(r) for r in rows]
+    if grouped and max(lengths) > 1:
         sampler: Any = LengthGroupedSampler(batch_size, lengths=lengths, generator=generator)
     else:
         sampler = RandomSampler(rows, generator=generator)

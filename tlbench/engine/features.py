@@ -2,7 +2,9 @@
 
 The key covers everything that changes the numbers: the model (id and weights hash or Hub
 revision), the task and its options (which rows, max length), the split role and the pooling. Seeds
-and tuning trials of a frozen-feature strategy therefore reuse the same file.
+and tuning trials of a frozen-feature strategy therefore reuse the same file. Pooled features are one
+``[rows, hidden]`` array; token features (``pooling="none"``, for token and span heads) are stored
+concatenated with row offsets and come back as one ``[tokens, hidden]`` array per row.
 """
 
 from __future__ import annotations
@@ -24,30 +26,39 @@ from tlbench.engine.infer import predict
 from tlbench.interfaces import Job, Role
 from tlbench.progress import NullProgress
 
+TOKEN_POOLING = "none"
+
 
 class _Encoder(nn.Module):
     def __init__(self, backbone: nn.Module, pooling: str):
         super().__init__()
-        self.backbone, self.pooler = backbone, Pooler(pooling)
+        self.backbone = backbone
+        self.pooler = None if pooling == TOKEN_POOLING else Pooler(pooling)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return self.pooler(hidden, attention_mask)
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
+        return hidden if self.pooler is None else self.pooler(hidden, attention_mask)
 
 
 def feature_key(job: Job, role: Role, pooling: str) -> str:
     config = {"model": job.model.id, "revision": job.model.revision, "task": job.task.name,
               "task_options": job.task.options.model_dump(mode="json"), "role": role,
-              "pooling": pooling, "format": 1}
+              "pooling": pooling, "format": 2}
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:20]
 
 
+def feature_path(job: Job, role: Role, pooling: str) -> Path:
+    return Path(job.cache_dir) / "features" / f"{feature_key(job, role, pooling)}.npz"
+
+
 def cached_features(job: Job, backbone: Any, role: Role, pooling: str, *, batch_size: int,
-                    pad_id: int, precision: str = "auto") -> np.ndarray:
-    """``[rows, hidden]`` float32 features of split ``role``; loaded from the cache when present."""
+                    pad_id: int, precision: str = "auto") -> Any:
+    """Features of split ``role``, loaded from the cache when present."""
     path = feature_path(job, role, pooling)
     if path.is_file():
-        return np.load(path)
+        return _load(path)
     rows = rows_of(job.encoded(role))
     start = time.perf_counter()
     with (job.progress or NullProgress()).task(f"features {job.task.name}/{role}", 1) as advance:
@@ -55,20 +66,28 @@ def cached_features(job: Job, backbone: Any, role: Role, pooling: str, *, batch_
                         device=job.device, precision=precision)
         advance(1)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, feats.astype(np.float32))
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+    if isinstance(feats, list):
+        offsets = np.cumsum([0] + [len(f) for f in feats])
+        np.savez(tmp, data=np.concatenate(feats).astype(np.float32), offsets=offsets)
+    else:
+        np.savez(tmp, data=feats.astype(np.float32))
     os.replace(tmp, path)  # atomic: a crash never leaves a half-written cache file
-    seconds = time.perf_counter() - start
-    path.with_suffix(".json").write_text(json.dumps({"rows": len(rows), "seconds": seconds}))
-    return feats
+    path.with_suffix(".json").write_text(json.dumps(
+        {"rows": len(rows), "seconds": time.perf_counter() - start}))
+    return _load(path)
 
 
-def feature_path(job: Job, role: Role, pooling: str) -> Path:
-    return Path(job.cache_dir) / "features" / f"{feature_key(job, role, pooling)}.npy"
+def _load(path: Path) -> Any:
+    with np.load(path) as z:
+        data = z["data"]
+        if "offsets" not in z:
+            return data
+        offsets = z["offsets"]
+    return [data[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
 
 
 def extraction_seconds(job: Job, role: Role, pooling: str) -> float:
     """How long computing the cached features of ``role`` took (0 when unknown)."""
     meta = feature_path(job, role, pooling).with_suffix(".json")
     return float(json.loads(meta.read_text())["seconds"]) if meta.is_file() else 0.0
-

@@ -31,7 +31,7 @@ def _param_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]
 
 
 def train(module: nn.Module, rows: list[dict[str, Any]], collate: Callable[..., dict[str, torch.Tensor]],
-          loss_fn: Callable[..., torch.Tensor], options: EngineOptions, *, seed: int, device: str,
+          loss_fn: Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor], options: EngineOptions, *, seed: int, device: str,
           evaluate: Callable[[], float] | None = None, report: Callable[[int, float], None] | None = None,
           progress: Any = None, description: str = "training") -> list[tuple[int, float]]:
     """Train ``module`` in place; return the (step, selection score) pairs evaluated on the way."""
@@ -57,7 +57,7 @@ def train(module: nn.Module, rows: list[dict[str, Any]], collate: Callable[..., 
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 with autocast(device, dtype):
                     out = module(**batch)
-                    loss = loss_fn(out.float(), batch["labels"])
+                    loss = loss_fn(out.float(), batch)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(
                     [p for p in module.parameters() if p.requires_grad], options.grad_clip)
