@@ -33,7 +33,8 @@ def mirror_file(data_dir: Path, folder: str, split: str) -> Path:
 
 
 def mirror_splits(data_dir: Path, folder: str) -> list[str]:
-    return sorted(p.name.removesuffix(MIRROR_SUFFIX) for p in (Path(data_dir) / folder).glob(f"*{MIRROR_SUFFIX}"))
+    files = (Path(data_dir) / folder).glob(f"*{MIRROR_SUFFIX}")
+    return sorted(p.name.removesuffix(MIRROR_SUFFIX) for p in files)
 
 
 @lru_cache(maxsize=64)
@@ -71,7 +72,8 @@ def read_mirror(path: Path, required: Sequence[str], label_ranges: Mapping[str, 
                     raise DataError(f"{path}, line {line_no}: not valid JSON ({exc.msg})") from None
                 missing = [c for c in required if c not in row]
                 if missing:
-                    raise DataError(f"{path}, line {line_no}: row has no column {', '.join(map(repr, missing))} "
+                    names = ", ".join(map(repr, missing))
+                    raise DataError(f"{path}, line {line_no}: row has no column {names} "
                                     f"(it has {', '.join(row)})")
                 for column, n in label_ranges.items():
                     values = row[column] if isinstance(row[column], list) else [row[column]]

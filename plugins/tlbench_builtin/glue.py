@@ -78,7 +78,8 @@ class Rte(Glue):
 
 class Wnli(Glue):
     description = "WNLI Winograd NLI (adversarial dev: majority class wins); accuracy"
-    hub_config, text_columns, default_labels = "wnli", ("sentence1", "sentence2"), ("not_entailment", "entailment")
+    hub_config, text_columns = "wnli", ("sentence1", "sentence2")
+    default_labels = ("not_entailment", "entailment")
 
 
 class Qnli(Glue):

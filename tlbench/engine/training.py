@@ -30,8 +30,11 @@ def _param_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]
             {"params": no_decay, "weight_decay": 0.0}]
 
 
+Loss = Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]
+
+
 def train(module: nn.Module, rows: list[dict[str, Any]], collate: Callable[..., dict[str, torch.Tensor]],
-          loss_fn: Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor], options: EngineOptions, *, seed: int, device: str,
+          loss_fn: Loss, options: EngineOptions, *, seed: int, device: str,
           evaluate: Callable[[], float] | None = None, report: Callable[[int, float], None] | None = None,
           progress: Any = None, description: str = "training") -> list[tuple[int, float]]:
     """Train ``module`` in place; return the (step, selection score) pairs evaluated on the way."""
