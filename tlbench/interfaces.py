@@ -133,6 +133,22 @@ class Task(ABC):
     def references(self, split: Any) -> list[Any]:
         return list(split["label"])
 
+    def truncated_share(self, encoded: Mapping[str, list[Any]]) -> float | None:
+        """Share of examples cut by the maximum length, from ``encode``'s ``truncated`` column.
+
+        A task that encodes an example as several rows (QA windows) adds an ``example_id`` column;
+        the share is then over examples (an example counts when any of its rows is flagged)."""
+        flags = encoded.get("truncated")
+        if not flags:
+            return None
+        ids = encoded.get("example_id")
+        if ids is None:
+            return sum(flags) / len(flags)
+        cut: dict[Any, bool] = {}
+        for example, flag in zip(ids, flags, strict=True):
+            cut[example] = cut.get(example, False) or bool(flag)
+        return sum(cut.values()) / len(cut)
+
 
 @dataclass
 class Job:

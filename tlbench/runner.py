@@ -109,6 +109,15 @@ def prepare_job(task: Any, model: ModelRef, data: TaskData, *, seed: int, device
     return job
 
 
+def resolve_model(model_id: str, plugins: Plugins) -> ModelRef:
+    """Where a model's files are (a plugin's offline copy, a local path, or the Hub id) and its
+    identity: the sha256 of its weights when local, else the Hub commit transformers resolved."""
+    from tlbench.engine.model import hub_revision, weights_hash
+
+    path = str(plugins.resolve_model(model_id) or model_id)
+    return ModelRef(model_id, path, weights_hash(path) or hub_revision(path))
+
+
 class Runner:
     def __init__(self, suite: Suite, plugins: Plugins, *, device: str = "auto",
                  cache_dir: Path | None = None, progress: Any = None):
@@ -130,12 +139,8 @@ class Runner:
         }
 
     def model_ref(self, model_id: str) -> ModelRef:
-        from tlbench.engine.model import hub_revision, weights_hash
-
         if model_id not in self._models:
-            path = str(self.plugins.resolve_model(model_id) or model_id)
-            revision = weights_hash(path) or hub_revision(path)
-            self._models[model_id] = ModelRef(model_id, path, revision)
+            self._models[model_id] = resolve_model(model_id, self.plugins)
         return self._models[model_id]
 
     def _task_data(self, task: Any) -> TaskData:
@@ -201,7 +206,7 @@ class Runner:
                 "label": data.label or cell.task,
                 "sizes": data.sizes(),
                 "sources": {r: {"location": s.location, "sha256": s.sha256} for r, s in data.sources.items()},
-                "truncated_share": {r: _share(job.encoded(r).get("truncated")) for r in data.splits},
+                "truncated_share": {r: task.truncated_share(job.encoded(r)) for r in data.splits},
             },
             "cost": {
                 "trainable_params": trainable, "total_params": total,
@@ -225,10 +230,6 @@ def _dtype(device: str, precision: str) -> str:
 
     dtype = autocast_dtype(device, precision)
     return "float32" if dtype is None else f"float32 with {str(dtype).removeprefix('torch.')} autocast"
-
-
-def _share(flags: list[bool] | None) -> float | None:
-    return sum(flags) / len(flags) if flags else None
 
 
 def _now() -> str:

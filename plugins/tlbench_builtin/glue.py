@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
+from pydantic import Field
 
-from tlbench import hookimpl
+from tlbench import TaskOptions, hookimpl
 from tlbench_builtin.classification import TextTask
 
 HUB_ID = "nyu-mll/glue"
@@ -76,8 +77,13 @@ class Rte(Glue):
     hub_config, text_columns, default_labels = "rte", ("sentence1", "sentence2"), ENTAIL
 
 
+class WnliOptions(TaskOptions):
+    select_examples: int = Field(127, gt=0, description="rows carved from WNLI's 635 training rows (20 %)")
+
+
 class Wnli(Glue):
     description = "WNLI Winograd NLI (adversarial dev: majority class wins); accuracy"
+    Options = WnliOptions
     hub_config, text_columns = "wnli", ("sentence1", "sentence2")
     default_labels = ("not_entailment", "entailment")
 

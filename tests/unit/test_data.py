@@ -105,3 +105,13 @@ def test_carve_is_disjoint_and_stratified():
     assert np.mean(select["label"]) == pytest.approx(0.3)
     with pytest.raises(DataError, match="cannot carve 600"):
         carve(ds, 600, seed=0)
+
+
+def test_truncated_share_counts_examples_not_windows():
+    from tests.fakes import FakeTask
+
+    task = FakeTask("fake", FakeTask.Options())
+    assert task.truncated_share({"truncated": [True, False, False, False]}) == 0.25
+    windows = {"truncated": [True, True, True, False, False], "example_id": ["a", "a", "a", "b", "c"]}
+    assert task.truncated_share(windows) == pytest.approx(1 / 3)
+    assert task.truncated_share({"input_ids": [[1]]}) is None

@@ -1,0 +1,51 @@
+"""Every built-in strategy runs on every task with a mirror, end to end on a tiny BERT:
+train, predict, decode, score, save and reload. (Learning itself is shown with the real model in
+tests/integration.)"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tlbench import ModelRef, get_plugins
+from tlbench.runner import prepare_job
+from tlbench.testing import tiny_bert
+
+SMALL = {"max_train_examples": 24, "max_eval_examples": 16, "select_examples": 16, "max_length": 48}
+TASKS = {"sst2": {}, "cola": {}, "mrpc": {}, "rte": {}, "stsb": {}, "wnli": {}, "imdb": {},
+         "conll2003": {}, "squad": {"doc_stride": 24, "max_length": 64}}
+STRATEGIES = {"full_finetune": {"epochs": 1, "batch_size": 8}, "linear_probe": {"epochs": 2}}
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> ModelRef:
+    path = tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+    return ModelRef("tiny-bert", str(path), "test")
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("task_name", TASKS)
+def test_strategy_runs_on_task(task_name: str, strategy: str, model: ModelRef, data_dir: Path,
+                               tmp_path: Path):
+    plugins = get_plugins()
+    t_entry, s_entry = plugins.tasks.get(task_name), plugins.strategies.get(strategy)
+    task = t_entry.factory(task_name, t_entry.factory.Options(**{**SMALL, **TASKS[task_name]}))
+    data = task.load(data_dir)
+    job = prepare_job(task, model, data, seed=0, device="cpu", cache_dir=tmp_path / "cache")
+    instance = s_entry.factory(strategy, s_entry.factory.Options(**STRATEGIES[strategy]))
+    fitted = instance.fit(job)
+    outputs = fitted.predict("report")
+    metrics = job.score("report", outputs)
+    assert task.primary_metric in metrics
+    assert all(math.isfinite(v) for v in metrics.values()), metrics
+    predictions = task.decode(outputs, job.encoded("report"), data.splits["report"])
+    assert len(predictions) == len(data.splits["report"])
+
+    fitted.save(tmp_path / "saved")
+    again = instance.load(job, tmp_path / "saved").predict("report")
+    for a, b in zip(outputs if isinstance(outputs, list) else [outputs],
+                    again if isinstance(again, list) else [again], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
