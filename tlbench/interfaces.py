@@ -50,7 +50,8 @@ class StrategyOptions(Options):
 
 @dataclass(frozen=True)
 class HeadSpec:
-    """The output a task needs: ``kind`` is "classification" (one label per text) for now."""
+    """The output a task needs: ``kind`` is "classification" or "regression" (one output per text),
+    "token_classification" (one label per token) or "span" (start and end logits per token)."""
 
     kind: str
     num_labels: int
