@@ -147,6 +147,7 @@ def test_answer_in_a_later_window_maps_back_through_offsets(tokenizer: Any):
     assert first[-16:] == second[:16]
     short = [i for i, e in enumerate(enc["example_id"]) if e == "short"]
     assert len(short) == 1 and enc["truncated"][short[0]] is False
+    assert t.truncated_share(enc) == 0.5  # over questions (one of two), not over windows
     assert enc["n_tokens"][short[0]] == len(enc["input_ids"][short[0]])
     assert set(enc) >= {"input_ids", "token_type_ids", "start_positions", "end_positions", "example_id",
                         "offsets", "n_tokens", "truncated"}
