@@ -46,7 +46,7 @@ class TestLinearProbe(StrategyContract):
 class TestSst2(TaskContract):
     task = "sst2"
     options = {"max_train_examples": 300, "select_examples": 100}
-    data_dir = Path(os.environ.get("TLBENCH_DATA_DIR", "")) or None
+    data_dir = Path(os.environ["TLBENCH_DATA_DIR"]) if os.environ.get("TLBENCH_DATA_DIR") else None
 
     def test_split_roles_follow_glue(self, data):  # noqa: ANN001
         assert len(data.splits["report"]) == 872  # the official validation split
