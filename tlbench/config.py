@@ -229,12 +229,31 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
                 )
     if problems:
         raise ConfigError(source, list(dict.fromkeys(problems)))
-    return Suite(
+    suite = Suite(
         name=raw.name or path.stem, path=path.resolve(), description=raw.description,
         models=tuple(raw.models), seeds=tuple(raw.seeds),
         tasks=tuple(t for t in tasks if t), strategies=tuple(s for s in strategies if s),
         overrides=tuple(overrides), data_dir=data_dir, storage=raw.storage,
     )
+    problems = _incompatible(suite, plugins)
+    if problems:
+        raise ConfigError(source, problems)
+    return suite
+
+
+def _incompatible(suite: Suite, plugins: Plugins) -> list[str]:
+    """Cells whose strategy (with its merged options) cannot serve the task's head."""
+    problems = []
+    for model in suite.models:
+        for t in suite.tasks:
+            for s in suite.strategies:
+                s_opts, t_opts = merged_options(suite, plugins, s, t, model)
+                head = plugins.tasks.get(t.name).factory(t.name, t_opts).head
+                why = plugins.strategies.get(s.name).factory(s.name, s_opts).problem(head)
+                if why:
+                    problems.append(f"strategies.{s.label} on tasks.{t.label}: {why} (set a per-cell option "
+                                    f"in [[overrides]] with strategy = {s.label!r}, task = {t.label!r})")
+    return list(dict.fromkeys(problems))
 
 
 def _same_twice(section: str, comps: list[Component | None], problems: list[str]) -> None:

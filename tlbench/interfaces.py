@@ -203,6 +203,11 @@ class Strategy(ABC):
         self.name = name
         self.options = options
 
+    def problem(self, head: HeadSpec) -> str | None:
+        """Why this strategy, with its options, cannot serve a task needing ``head`` (None when it
+        can). Checked for every cell when a suite is validated, before any compute."""
+        return None
+
     @abstractmethod
     def fit(self, job: Job) -> Fitted:
         """Train on ``job``'s train split (choosing nothing on the report split)."""

@@ -164,6 +164,8 @@ class Runner:
             raise
         except Exception:  # noqa: BLE001 - a failing run is recorded and the grid goes on
             record["error"] = traceback.format_exc(limit=20)
+        finally:
+            _release_memory(self.device)
         record["finished_at"] = _now()
         record.setdefault("provenance", {**self._static})
         return record
@@ -230,6 +232,17 @@ def _dtype(device: str, precision: str) -> str:
 
     dtype = autocast_dtype(device, precision)
     return "float32" if dtype is None else f"float32 with {str(dtype).removeprefix('torch.')} autocast"
+
+
+def _release_memory(device: str) -> None:
+    """Give the run's tensors back before the next run (its model and optimizer are garbage now)."""
+    import gc
+
+    gc.collect()
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
 
 
 def _now() -> str:

@@ -8,7 +8,11 @@ A strategy plugin's test module needs three lines::
         strategy = "bitfit"
 
 Everything runs on CPU in seconds: a tiny BERT built from a config (no download) and
-:class:`ToyTask`, an in-memory sentiment task a few epochs can learn.
+:class:`ToyTask`, an in-memory sentiment task a few epochs can learn (or :class:`ToyTagTask`, its
+token-classification twin: ``task_class = ToyTagTask``). The contract checks that the reported
+trainable count is the real one, frozen encoder weights are bit-identical after training, a fresh
+instance reloads what ``save`` wrote and predicts the same, the same seed gives the same result, and
+the metric is in range (and above ``min_accuracy``).
 """
 
 from __future__ import annotations
@@ -106,11 +110,91 @@ class ToyTask(Task):
         return {"accuracy": float(np.mean(predictions == np.asarray(split["label"])))}
 
 
+TAGS = ("O", "B-POS", "I-POS", "B-NEG", "I-NEG")
+
+
+def toy_tag_rows(n: int, seed: int) -> dict[str, list[Any]]:
+    """Sentences of filler words with one sentiment phrase of one or two words, tagged in IOB2.
+    ``xq`` is not in the tiny vocabulary, so it splits into sub-tokens (``x``, ``##q``)."""
+    rng = random.Random(seed)
+    sentences, tags = [], []
+    for _ in range(n):
+        polarity = rng.randint(0, 1)
+        pool, b = (GOOD, 1) if polarity else (BAD, 3)
+        phrase = rng.sample(pool, rng.randint(1, 2))
+        words = rng.sample(FILLER + ["xq"], 4)
+        at = rng.randint(0, len(words))
+        words[at:at] = phrase
+        row = [0] * len(words)
+        row[at:at + len(phrase)] = [b] + [b + 1] * (len(phrase) - 1)
+        sentences.append(words)
+        tags.append(row)
+    return {"tokens": sentences, "tags": tags}
+
+
+class ToyTagTask(ToyTask):
+    """Token classification: tag the sentiment phrase (B-/I-POS, B-/I-NEG) among filler words; the
+    score is word accuracy. Labels sit on each word's first sub-token, as in CoNLL-2003."""
+
+    description = "toy in-memory tagging task for contract tests"
+
+    @property
+    def head(self) -> HeadSpec:
+        return HeadSpec("token_classification", len(TAGS))
+
+    def load(self, data_dir: Path | None) -> TaskData:
+        import datasets
+
+        sizes = {"train": self.options.max_train_examples or 192, "select": self.options.select_examples,
+                 "report": self.options.max_eval_examples or 64}
+        splits = {role: datasets.Dataset.from_dict(toy_tag_rows(n, seed=10 + i))
+                  for i, (role, n) in enumerate(sizes.items())}
+        source = DataSource("memory://toy-tags", "0")
+        return TaskData(splits=splits, sources={r: source for r in splits},  # type: ignore[arg-type]
+                        label_names=TAGS)
+
+    def encode(self, tokenizer: Any, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        enc = tokenizer(batch["tokens"], is_split_into_words=True, truncation=True,
+                        max_length=self.options.max_length)
+        labels, words = [], []
+        for i, row_tags in enumerate(batch["tags"]):
+            wids, seen, row = enc.word_ids(i), set(), []
+            for w in wids:
+                row.append(-100 if w is None or w in seen else row_tags[w])
+                seen.add(w)
+            labels.append(row)
+            words.append([-1 if w is None else w for w in wids])
+        return {"input_ids": enc["input_ids"], "labels": labels, "word_ids": words,
+                "truncated": [False] * len(labels)}
+
+    def decode(self, outputs: Any, encoded: Any, split: Any) -> list[list[int]]:
+        predictions = []
+        for logits, wids, tags in zip(outputs, encoded["word_ids"], split["tags"], strict=True):
+            row = [0] * len(tags)
+            for position in reversed(range(len(wids))):  # reversed: the first sub-token wins
+                if wids[position] >= 0:
+                    row[wids[position]] = int(np.argmax(logits[position]))
+            predictions.append(row)
+        return predictions
+
+    def references(self, split: Any) -> list[Any]:
+        return list(split["tags"])
+
+    def score(self, predictions: Any, split: Any) -> dict[str, float]:
+        pairs = [(p, g) for pred, gold in zip(predictions, split["tags"], strict=True)
+                 for p, g in zip(pred, gold, strict=True)]
+        return {"accuracy": float(np.mean([p == g for p, g in pairs]))}
+
+
 class StrategyContract:
-    """Subclass, set ``strategy`` (a registered name) and, if needed, ``options``."""
+    """Subclass, set ``strategy`` (a registered name) and, if needed, ``options`` and ``task_class``
+    (:class:`ToyTask`, text classification, or :class:`ToyTagTask`, token classification)."""
 
     strategy: ClassVar[str]
     options: ClassVar[dict[str, Any]] = {}
+    task_class: ClassVar[type[Task]] = ToyTask
+    #: transformer layers of the tiny BERT (options such as ``layers = "last4"`` need four)
+    model_layers: ClassVar[int] = 2
     #: the toy task is learnable: a strategy that trains anything should beat chance on it
     min_accuracy: ClassVar[float] = 0.0
 
@@ -124,8 +208,8 @@ class StrategyContract:
     def job(cls, workdir: Path) -> Any:
         from tlbench.runner import prepare_job
 
-        model_dir = tiny_bert(workdir / "tiny-bert")
-        task = ToyTask("toy", TaskOptions(select_examples=64, max_length=16))
+        model_dir = tiny_bert(workdir / f"tiny-bert-{cls.model_layers}", layers=cls.model_layers)
+        task = cls.task_class("toy", TaskOptions(select_examples=64, max_length=16))
         model = ModelRef("tiny-bert", str(model_dir), "test")
         return prepare_job(task, model, task.load(None), seed=0, device="cpu",
                            cache_dir=workdir / "cache")
@@ -133,55 +217,91 @@ class StrategyContract:
     @pytest.fixture(scope="class")
     @classmethod
     def instance(cls) -> Any:
+        return cls.new_instance()
+
+    @classmethod
+    def new_instance(cls) -> Any:
         entry = get_plugins().strategies.get(cls.strategy)
         return entry.factory(cls.strategy, entry.factory.Options.model_validate(cls.options))
 
     @pytest.fixture(scope="class")
     @classmethod
-    def fitted(cls, instance: Any, job: Any) -> Any:
+    def pretrained(cls, job: Any) -> dict[str, Any]:
+        """The pretrained encoder's weights, read before anything trains."""
+        from transformers import AutoModel
+
+        return {k: v.clone() for k, v in AutoModel.from_pretrained(job.model.path).state_dict().items()}
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def fitted(cls, instance: Any, job: Any, pretrained: dict[str, Any]) -> Any:
         return instance.fit(job)
 
     def test_options_have_defaults(self) -> None:
         entry = get_plugins().strategies.get(self.strategy)
         entry.factory.Options()  # a suite may name a strategy with an empty table
 
+    def test_serves_the_task(self, instance: Any, job: Any) -> None:
+        assert instance.problem(job.task.head) is None
+
     def test_trainable_count_is_true(self, fitted: Any) -> None:
         trainable, total = fitted.parameter_counts()
         module = fitted.module
         assert trainable == sum(p.numel() for p in module.parameters() if p.requires_grad)
-        assert 0 < trainable <= total
+        assert 0 <= trainable <= total and total > 0
 
-    def test_frozen_weights_stay_frozen(self, fitted: Any, job: Any) -> None:
-        from transformers import AutoModel
-
-        pretrained = AutoModel.from_pretrained(job.model.path).state_dict()
-        checked = 0
+    def test_frozen_weights_stay_frozen(self, fitted: Any, pretrained: dict[str, Any]) -> None:
+        """Every encoder weight the model holds that does not train is bit-identical to the
+        checkpoint's after training; a model holding no encoder weights (a head on cached features)
+        must report the frozen encoder in its total."""
+        frozen = checked = 0
         for name, p in fitted.module.named_parameters():
-            base = next((k for k in pretrained if name.endswith("." + k) or name == k), None)
-            if base is None:
+            plain = name.replace(".base_layer", "")  # PEFT renames the weights it wraps
+            base = next((k for k in pretrained if plain.endswith("." + k) or plain == k), None)
+            if p.requires_grad or base is None:
                 continue
-            if not p.requires_grad:
-                assert np.array_equal(p.detach().numpy(), pretrained[base].numpy()), name
+            frozen += 1
+            if p.shape == pretrained[base].shape:
+                assert torch_equal(p, pretrained[base]), f"frozen weight {name} changed in training"
                 checked += 1
+        assert checked == frozen
         trainable, total = fitted.parameter_counts()
-        if trainable < total:
-            assert checked or not any(True for _ in fitted.module.named_parameters()
-                                      if False), "no frozen parameter could be checked"
+        own = sum(p.numel() for p in fitted.module.parameters())
+        if trainable < total and own == trainable:  # head only: the frozen encoder lives elsewhere
+            assert total - trainable >= sum(v.numel() for k, v in pretrained.items()
+                                            if "pooler" not in k) * 0.9
 
-    def test_save_reload_gives_same_predictions(self, fitted: Any, instance: Any, job: Any,
-                                                tmp_path: Path) -> None:
+    def test_save_reload_gives_same_predictions(self, fitted: Any, job: Any, tmp_path: Path) -> None:
         fitted.save(tmp_path)
         assert any(tmp_path.iterdir()), "save() wrote nothing"
-        again = instance.load(job, tmp_path)
-        np.testing.assert_allclose(again.predict("report"), fitted.predict("report"),
-                                   rtol=1e-5, atol=1e-5)
+        again = self.new_instance().load(job, tmp_path)  # a fresh instance: nothing shared in memory
+        assert_same_outputs(again.predict("report"), fitted.predict("report"))
+
+    def test_same_seed_same_result(self, fitted: Any, job: Any) -> None:
+        again = self.new_instance().fit(job)
+        assert_same_outputs(again.predict("report"), fitted.predict("report"))
 
     def test_metrics_in_range(self, fitted: Any, job: Any) -> None:
         outputs = fitted.predict("report")
         assert len(outputs) == len(job.data.splits["report"])
         metrics = job.score("report", outputs)
-        assert 0.0 <= metrics["accuracy"] <= 1.0
-        assert metrics["accuracy"] >= self.min_accuracy
+        primary = metrics[job.task.primary_metric]
+        assert 0.0 <= primary <= 1.0
+        assert primary >= self.min_accuracy
+
+
+def torch_equal(a: Any, b: Any) -> bool:
+    return bool((a.detach().cpu() == b.detach().cpu()).all())
+
+
+def assert_same_outputs(a: Any, b: Any) -> None:
+    """Equal head outputs: one array, or one array per row for token-level heads."""
+    if isinstance(a, list):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-5)
+    else:
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
 class TaskContract:

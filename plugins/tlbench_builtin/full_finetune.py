@@ -1,18 +1,27 @@
-"""``full_finetune``: every weight of the encoder and the task head trains."""
+"""``full_finetune``: every weight of the encoder and the task head trains.
+
+Also the base of the strategies that train an encoder-plus-head model and differ only in which
+weights train or what the encoder is wrapped in (``partial_freeze``, ``peft``): they override
+:meth:`FullFinetune.prepare_backbone` or :meth:`FullFinetune.choose_trainable`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
-from tlbench import Fitted, Job, Strategy, hookimpl
+from tlbench import Fitted, HeadSpec, Job, Strategy, hookimpl
 from tlbench.engine.options import EngineOptions
 
 
 class FullFinetuneOptions(EngineOptions):
     pooling: Literal["cls", "mean"] = Field("cls", description="which token states feed the head")
+    layers: Literal["last", "last4"] = Field(
+        "last", description="the last layer's states, or the last four layers' concatenated")
+    head: Literal["linear", "mlp", "crf"] = Field(
+        "linear", description="linear; mlp (one hidden layer); crf (token labels only)")
     dropout: float = Field(0.1, ge=0, lt=1, description="dropout before the head")
 
 
@@ -21,19 +30,29 @@ class FullFinetune(Strategy):
     Options = FullFinetuneOptions
     options: FullFinetuneOptions
 
-    def _build(self, job: Job):  # noqa: ANN202
+    def problem(self, head: HeadSpec) -> str | None:
+        from tlbench.engine.options import head_problem
+
+        return head_problem(head, self.options.head)
+
+    def prepare_backbone(self, backbone: Any) -> Any:
+        """The encoder the head sits on (subclasses wrap it, e.g. with adapters)."""
+        return backbone
+
+    def choose_trainable(self, model: Any) -> None:
+        """Set ``requires_grad`` on the encoder-plus-head model (here: everything trains)."""
+        model.requires_grad_(True)
+
+    def _build(self, job: Job) -> Any:
         from tlbench.engine import EncoderModel, load_backbone
 
-        model = EncoderModel(load_backbone(job.model), job.task.head, self.options.pooling,
-                              self.options.dropout)
+        o = self.options
+        model = EncoderModel(self.prepare_backbone(load_backbone(job.model)), job.task.head, o.pooling,
+                             o.dropout, head=o.head, layers=o.layers)
         self.choose_trainable(model)
         return model
 
-    def choose_trainable(self, model) -> None:  # noqa: ANN001 - subclasses freeze parts here
-        for p in model.parameters():
-            p.requires_grad_(True)
-
-    def _fitted(self, job: Job, model) -> Fitted:  # noqa: ANN001
+    def _fitted(self, job: Job, model: Any) -> Fitted:
         from tlbench.engine import Collator, ModuleFitted, rows_of
 
         o = self.options
@@ -42,8 +61,11 @@ class FullFinetune(Strategy):
                             device=job.device, batch_size=o.eval_batch_size, precision=o.precision)
 
     def fit(self, job: Job) -> Fitted:
-        from tlbench.engine import Collator, loss_function, rows_of, train
+        from transformers import set_seed
 
+        from tlbench.engine import Collator, rows_of, train
+
+        set_seed(job.seed)  # the head's initial weights (and any adapter's) come from the seed
         model = self._build(job)
         fitted = self._fitted(job, model)
 
@@ -51,10 +73,9 @@ class FullFinetune(Strategy):
             return job.score("select", fitted.predict("select"))[job.task.primary_metric]
 
         job.extra["curve"] = train(
-            model, rows_of(job.encoded("train")), Collator(job.extra["pad_id"]),
-            loss_function(job.task.head), self.options, seed=job.seed, device=job.device,
-            evaluate=evaluate, report=job.report, progress=job.progress,
-            description=f"{self.name} {job.task.name} seed {job.seed}")
+            model, rows_of(job.encoded("train")), Collator(job.extra["pad_id"]), model.loss,
+            self.options, seed=job.seed, device=job.device, evaluate=evaluate, report=job.report,
+            progress=job.progress, description=f"{self.name} {job.task.name} seed {job.seed}")
         return fitted
 
     def load(self, job: Job, directory: Path) -> Fitted:

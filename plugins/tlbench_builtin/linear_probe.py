@@ -1,8 +1,12 @@
-"""``linear_probe``: a frozen encoder, features computed once and cached, a linear head on top.
+"""``linear_probe``: a frozen encoder, features computed once and cached, a head on top.
 
-Because the features are cached on disk (keyed by model, task, split and pooling), every seed and
-every tuning trial after the first costs only the head's training: seconds on a CPU. Text-level
+Because the features are cached on disk (keyed by model, task, split, pooling and layers), every seed
+and every tuning trial after the first costs only the head's training: seconds on a CPU. Text-level
 tasks pool the token states (CLS or mean); token and span tasks train the head on each token's state.
+
+The frozen-feature ladder, one option at a time: ``pooling`` (cls, mean), ``layers`` (the last layer
+or the last four concatenated), ``head`` (linear; mlp with one hidden layer; knn, cosine nearest
+neighbours over the training features, nothing trained; crf for token labels).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from tlbench import Fitted, Job, Strategy, hookimpl
+from tlbench import Fitted, HeadSpec, Job, Strategy, hookimpl
 from tlbench.engine.options import EngineOptions
 
 #: encoded fields the head's loss needs, copied next to the features
@@ -22,6 +26,11 @@ TARGETS = ("labels", "start_positions", "end_positions")
 class LinearProbeOptions(EngineOptions):
     pooling: Literal["cls", "mean"] = Field(
         "mean", description="how token states become one vector (text-level tasks only)")
+    layers: Literal["last", "last4"] = Field(
+        "last", description="the last layer's states, or the last four layers' concatenated")
+    head: Literal["linear", "mlp", "knn", "crf"] = Field(
+        "linear", description="linear; mlp (one hidden layer); knn (cosine neighbours); crf (token labels)")
+    k: int = Field(10, gt=0, le=1000, description="neighbours that vote (head = knn)")
     lr: float = Field(3e-3, gt=0, le=1.0)
     epochs: float = Field(30.0, gt=0, le=1000)
     batch_size: int = Field(64, gt=0, le=65536)
@@ -42,16 +51,27 @@ class LinearProbe(Strategy):
 
         return TOKEN_POOLING if is_token_level(job.task.head) else self.options.pooling
 
-    def fit(self, job: Job) -> Fitted:
-        from tlbench.engine import Collator, loss_function, train
+    def problem(self, head: HeadSpec) -> str | None:
+        from tlbench.engine.options import head_problem
 
+        return head_problem(head, self.options.head)
+
+    def fit(self, job: Job) -> Fitted:
+        from transformers import set_seed
+
+        from tlbench.engine import Collator, train
+
+        set_seed(job.seed)  # the head's initial weights come from the seed
         fitted = self._fitted(job)
+        if self.options.head == "knn":
+            fitted.module.remember(fitted.rows("train"))
+            return fitted
 
         def evaluate() -> float:
             return job.score("select", fitted.predict("select"))[job.task.primary_metric]
 
         job.extra["curve"] = train(
-            fitted.module, fitted.rows("train"), Collator(), loss_function(job.task.head), self.options,
+            fitted.module, fitted.rows("train"), Collator(), fitted.module.loss, self.options,
             seed=job.seed, device=job.device, evaluate=evaluate, report=job.report,
             progress=job.progress, description=f"{self.name} head {job.task.name} seed {job.seed}")
         return fitted
@@ -66,20 +86,24 @@ class LinearProbe(Strategy):
     def _fitted(self, job: Job) -> Any:
         from tlbench.engine import Collator, FeatureModel, ModuleFitted, count_parameters, load_backbone
         from tlbench.engine.features import cached_features, extraction_seconds, feature_path
+        from tlbench.engine.heads import LAYERS
+        from tlbench.engine.knn import KnnModel
 
-        o, pooling = self.options, self._pooling(job)
+        o, pooling, layers = self.options, self._pooling(job), self.options.layers
         backbone = load_backbone(job.model)
         backbone.requires_grad_(False)
-        head = FeatureModel(job.task.head, backbone.config.hidden_size, o.dropout)
+        width = backbone.config.hidden_size * LAYERS[layers]
+        head = (KnnModel(job.task.head, width, o.k) if o.head == "knn"
+                else FeatureModel(job.task.head, width, o.dropout, head=o.head))
         total = count_parameters(backbone)[1] + count_parameters(head)[1]
         features: dict[str, Any] = {}
         extracted: set[str] = set()  # roles whose features this run computed (not loaded)
 
         def rows(role: Any) -> list[dict[str, Any]]:
             if role not in features:
-                if not feature_path(job, role, pooling).is_file():
+                if not feature_path(job, role, pooling, layers).is_file():
                     extracted.add(role)
-                features[role] = cached_features(job, backbone, role, pooling,
+                features[role] = cached_features(job, backbone, role, pooling, layers=layers,
                                                  batch_size=o.eval_batch_size,
                                                  pad_id=job.extra["pad_id"], precision=o.precision)
             encoded = job.encoded(role)
@@ -91,7 +115,7 @@ class LinearProbe(Strategy):
             def cached_seconds(self, role: Any) -> float:
                 # features loaded from the cache were paid for earlier: count that time; features
                 # computed inside predict() are already in predict()'s own time
-                return 0.0 if role in extracted else extraction_seconds(job, role, pooling)
+                return 0.0 if role in extracted else extraction_seconds(job, role, pooling, layers)
 
         return ProbeFitted(head, rows, Collator(), device=job.device, batch_size=o.eval_batch_size,
                            precision="fp32", total_parameters=total)

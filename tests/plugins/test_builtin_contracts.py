@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tlbench.testing import StrategyContract, TaskContract
+from tlbench.testing import StrategyContract, TaskContract, ToyTagTask
 
 
 class TestFullFinetune(StrategyContract):
@@ -64,3 +64,84 @@ class TestSst2(TaskContract):
         m = instance.score(zeros, split)
         assert abs(m["macro_recall"] - 0.5) < 1e-9  # a constant guess recalls one class fully
         assert 0.49 < m["accuracy"] < 0.51  # the majority class scores 0.509
+
+
+# -- the frozen-feature ladder and the other heads --------------------------------------------------
+class TestProbeMlpLast4(StrategyContract):
+    strategy = "linear_probe"
+    options = {"head": "mlp", "layers": "last4", "pooling": "cls", "epochs": 40}
+    model_layers = 4
+
+    def test_mlp_on_four_layers(self, fitted):  # noqa: ANN001
+        trainable, _ = fitted.parameter_counts()
+        width = 4 * 32  # the last four layers' states, concatenated
+        assert trainable == width * width + width + width * 2 + 2
+
+
+class TestProbeKnn(StrategyContract):
+    strategy = "linear_probe"
+    options = {"head": "knn", "k": 5}
+    min_accuracy = 0.5
+
+    def test_nothing_trains_and_the_memory_is_stored(self, fitted, job, tmp_path):  # noqa: ANN001
+        from safetensors.torch import load_file
+
+        assert fitted.parameter_counts()[0] == 0
+        fitted.save(tmp_path)
+        state = load_file(str(next(tmp_path.glob("*.safetensors"))))
+        assert state["memory"].shape == (len(job.data.splits["train"]), 32)
+
+
+class TestProbeTokens(StrategyContract):
+    strategy = "linear_probe"
+    options = {"epochs": 60, "lr": 1e-2}
+    task_class = ToyTagTask
+
+
+class TestProbeCrf(StrategyContract):
+    strategy = "linear_probe"
+    options = {"head": "crf", "epochs": 60, "lr": 1e-2}
+    task_class = ToyTagTask
+
+
+class TestProbeKnnTokens(StrategyContract):
+    strategy = "linear_probe"
+    options = {"head": "knn"}
+    task_class = ToyTagTask
+
+
+class TestFullFinetuneTokens(StrategyContract):
+    strategy = "full_finetune"
+    options = {"lr": 1e-3, "epochs": 6, "batch_size": 16}
+    task_class = ToyTagTask
+    min_accuracy = 0.9
+
+
+class TestFullFinetuneCrf(StrategyContract):
+    strategy = "full_finetune"
+    options = {"lr": 1e-3, "epochs": 6, "batch_size": 16, "head": "crf"}
+    task_class = ToyTagTask
+    min_accuracy = 0.9
+
+    def test_crf_transitions_train_and_are_stored(self, fitted, tmp_path):  # noqa: ANN001
+        from safetensors.torch import load_file
+
+        fitted.save(tmp_path)
+        state = load_file(str(next(tmp_path.glob("*.safetensors"))))
+        assert state["head.crf.transitions"].shape == (5, 5)
+        assert state["head.crf.transitions"].abs().sum() > 0
+
+
+class TestPartialFreeze(StrategyContract):
+    strategy = "partial_freeze"
+    options = {"lr": 1e-3, "epochs": 6, "batch_size": 16, "frozen_layers": 1}
+    min_accuracy = 0.8
+
+    def test_embeddings_and_bottom_layers_are_frozen(self, fitted):  # noqa: ANN001
+        module = fitted.module
+        trainable = {n for n, p in module.named_parameters() if p.requires_grad}
+        assert not any(".embeddings." in n or ".layer.0." in n for n in trainable)
+        assert any(".layer.1." in n for n in trainable) and any(n.startswith("head.") for n in trainable)
+        embeddings = sum(p.numel() for p in module.backbone.embeddings.parameters())
+        layer = sum(p.numel() for p in module.backbone.encoder.layer[0].parameters())
+        assert fitted.parameter_counts()[1] - fitted.parameter_counts()[0] == embeddings + layer

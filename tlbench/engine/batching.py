@@ -31,6 +31,7 @@ class Collator:
 
     ``input_ids`` pad with the tokenizer's pad id, token labels with -100 (ignored by the loss),
     features and token type ids with 0. Scalars are stacked (float labels stay float: regression).
+    Token labels also give ``token_mask``, the positions a label is predicted at.
     """
 
     def __init__(self, pad_id: int = 0):
@@ -53,6 +54,10 @@ class Collator:
             for i, n in enumerate(lengths):
                 mask[i, :n] = 1
             batch["attention_mask"] = mask
+        if "labels" in batch and batch["labels"].ndim == 2:
+            # positions that carry a label (first sub-tokens): set by word boundaries, not by the
+            # gold tags, so inference keeps it when labels are dropped (a CRF decodes over them)
+            batch["token_mask"] = batch["labels"] != IGNORE
         if "labels" in batch and batch["labels"].dtype == torch.float64:
             batch["labels"] = batch["labels"].float()
         if "features" in batch:

@@ -17,11 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from tlbench.engine.batching import Collator, rows_of
-from tlbench.engine.heads import Pooler
+from tlbench.engine.heads import Representation
 from tlbench.engine.infer import predict
 from tlbench.interfaces import Job, Role
 from tlbench.progress import NullProgress
@@ -29,40 +27,29 @@ from tlbench.progress import NullProgress
 TOKEN_POOLING = "none"
 
 
-class _Encoder(nn.Module):
-    def __init__(self, backbone: nn.Module, pooling: str):
-        super().__init__()
-        self.backbone = backbone
-        self.pooler = None if pooling == TOKEN_POOLING else Pooler(pooling)
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
-        return hidden if self.pooler is None else self.pooler(hidden, attention_mask)
-
-
-def feature_key(job: Job, role: Role, pooling: str) -> str:
+def feature_key(job: Job, role: Role, pooling: str, layers: str = "last") -> str:
     config = {"model": job.model.id, "revision": job.model.revision, "task": job.task.name,
               "task_options": job.task.options.model_dump(mode="json"), "role": role,
-              "pooling": pooling, "format": 2}
+              "pooling": pooling, "layers": layers, "format": 3}
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def feature_path(job: Job, role: Role, pooling: str) -> Path:
-    return Path(job.cache_dir) / "features" / f"{feature_key(job, role, pooling)}.npz"
+def feature_path(job: Job, role: Role, pooling: str, layers: str = "last") -> Path:
+    return Path(job.cache_dir) / "features" / f"{feature_key(job, role, pooling, layers)}.npz"
 
 
 def cached_features(job: Job, backbone: Any, role: Role, pooling: str, *, batch_size: int,
-                    pad_id: int, precision: str = "auto") -> Any:
+                    pad_id: int, precision: str = "auto", layers: str = "last") -> Any:
     """Features of split ``role``, loaded from the cache when present."""
-    path = feature_path(job, role, pooling)
+    path = feature_path(job, role, pooling, layers)
     if path.is_file():
         return _load(path)
     rows = rows_of(job.encoded(role))
     start = time.perf_counter()
     with (job.progress or NullProgress()).task(f"features {job.task.name}/{role}", 1) as advance:
-        feats = predict(_Encoder(backbone, pooling), rows, Collator(pad_id), batch_size=batch_size,
+        encoder = Representation(backbone, token_level=pooling == TOKEN_POOLING,
+                                 pooling="cls" if pooling == TOKEN_POOLING else pooling, layers=layers)
+        feats = predict(encoder, rows, Collator(pad_id), batch_size=batch_size,
                         device=job.device, precision=precision)
         advance(1)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +74,7 @@ def _load(path: Path) -> Any:
     return [data[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
 
 
-def extraction_seconds(job: Job, role: Role, pooling: str) -> float:
+def extraction_seconds(job: Job, role: Role, pooling: str, layers: str = "last") -> float:
     """How long computing the cached features of ``role`` took (0 when unknown)."""
-    meta = feature_path(job, role, pooling).with_suffix(".json")
+    meta = feature_path(job, role, pooling, layers).with_suffix(".json")
     return float(json.loads(meta.read_text())["seconds"]) if meta.is_file() else 0.0

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -25,8 +26,19 @@ def count_parameters(module: nn.Module) -> tuple[int, int]:
     return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
 
 
-def save_trained(module: nn.Module, directory: Path) -> Path:
+def trained_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """The trainable parameters, plus the buffers of submodules whose state is buffers (a kNN
+    memory): everything a user must store besides the public pretrained checkpoint."""
     state = {n: p.detach().cpu().contiguous() for n, p in module.named_parameters() if p.requires_grad}
+    for prefix, sub in module.named_modules():
+        if getattr(sub, "stores_buffers", False):
+            for n, b in sub.named_buffers(prefix=prefix, recurse=False):
+                state[n] = b.detach().cpu().contiguous()
+    return state
+
+
+def save_trained(module: nn.Module, directory: Path) -> Path:
+    state = trained_state(module)
     directory.mkdir(parents=True, exist_ok=True)
     save_file(state, str(directory / STATE_FILE))
     return directory / STATE_FILE
@@ -34,9 +46,13 @@ def save_trained(module: nn.Module, directory: Path) -> Path:
 
 def load_trained(module: nn.Module, directory: Path) -> nn.Module:
     state = load_file(str(directory / STATE_FILE))
-    missing = set(state) - {n for n, _ in module.named_parameters()}
+    buffers = dict(module.named_buffers())
+    missing = set(state) - {n for n, _ in module.named_parameters()} - set(buffers)
     if missing:
         raise ValueError(f"{directory / STATE_FILE} has parameters the model lacks: {sorted(missing)[:5]}")
+    for name in set(state) & set(buffers):  # buffers may change shape (a kNN memory): set them whole
+        owner, _, attr = name.rpartition(".")
+        setattr(module.get_submodule(owner) if owner else module, attr, state.pop(name))
     module.load_state_dict(state, strict=False)
     return module
 

@@ -1,7 +1,12 @@
-"""Pooling, task heads and their losses, chosen by the task's :class:`HeadSpec`.
+"""Representations, task heads and their losses, chosen by the task's :class:`HeadSpec`.
 
 Kinds: ``classification`` and ``regression`` give one output row per text (pooled); ``token_classification``
 gives one row per token; ``span`` gives a start and an end logit per token (extractive QA).
+
+A representation is the last layer's token states or the last four layers' concatenated
+(``layers = "last4"``, 4x wider), pooled for text-level kinds (first token or mean). Heads: ``linear``,
+``mlp`` (one hidden layer as wide as its input) and ``crf`` (token classification: a linear-chain
+CRF from pytorch-crf over the labelled positions, decoded with Viterbi).
 """
 
 from __future__ import annotations
@@ -11,12 +16,17 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from tlbench.engine.options import head_problem
 from tlbench.interfaces import HeadSpec
 
 POOLINGS = ("cls", "mean")
+LAYERS = {"last": 1, "last4": 4}  # option value -> how many top layers are concatenated
+HEADS = ("linear", "mlp", "crf")
 SEQUENCE_KINDS = ("classification", "regression")
 TOKEN_KINDS = ("token_classification", "span")
 IGNORE = -100  # label of positions no loss is computed on (padding, non-first sub-tokens)
+
+Loss = Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]
 
 
 class Pooler(nn.Module):
@@ -41,14 +51,31 @@ def is_token_level(spec: HeadSpec) -> bool:
     return spec.kind in TOKEN_KINDS
 
 
-def build_head(spec: HeadSpec, hidden_size: int, dropout: float = 0.1) -> nn.Module:
-    """Dropout and a linear map to the kind's outputs (2 for span: start and end)."""
+def output_width(spec: HeadSpec) -> int:
+    return {"regression": 1, "span": 2}.get(spec.kind, spec.num_labels)
+
+
+def build_head(spec: HeadSpec, width: int, dropout: float = 0.1, head: str = "linear") -> nn.Module:
+    """``linear``: dropout and a linear map to the kind's outputs (2 for span: start and end);
+    ``mlp``: one hidden GELU layer first; ``crf``: linear emissions and a CRF (token labels only)."""
     is_token_level(spec)
-    width = {"regression": 1, "span": 2}.get(spec.kind, spec.num_labels)
-    return nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden_size, width))
+    problem = head_problem(spec, head)
+    if problem:
+        raise ValueError(problem)
+    out = output_width(spec)
+    if head == "linear":
+        return nn.Sequential(nn.Dropout(dropout), nn.Linear(width, out))
+    if head == "mlp":
+        return nn.Sequential(nn.Dropout(dropout), nn.Linear(width, width), nn.GELU(),
+                             nn.Dropout(dropout), nn.Linear(width, out))
+    if head == "crf":
+        from tlbench.engine.crf import CrfHead
+
+        return CrfHead(width, out, dropout)
+    raise ValueError(f"head must be one of {HEADS}, got {head!r}")
 
 
-def loss_function(spec: HeadSpec) -> Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]:
+def loss_function(spec: HeadSpec) -> Loss:
     """``loss(outputs, batch)`` for the head kind."""
     ce = nn.CrossEntropyLoss(ignore_index=IGNORE)
     if spec.kind == "classification":
@@ -68,29 +95,80 @@ def loss_function(spec: HeadSpec) -> Callable[[torch.Tensor, dict[str, torch.Ten
     raise NotImplementedError(f"no loss for head kind {spec.kind!r}")
 
 
-class EncoderModel(nn.Module):
-    """Encoder + (pooling for text-level kinds) + head."""
+class _Headed(nn.Module):
+    """Calls the head (a CRF head also gets the labelled-position mask) and owns the loss."""
 
-    def __init__(self, backbone: nn.Module, spec: HeadSpec, pooling: str = "cls", dropout: float = 0.1):
+    head: nn.Module
+    spec: HeadSpec
+
+    def _apply_head(self, x: torch.Tensor, token_mask: torch.Tensor | None) -> torch.Tensor:
+        if getattr(self.head, "wants_token_mask", False):
+            return self.head(x, token_mask)
+        return self.head(x)
+
+    def loss(self, out: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        own = getattr(self.head, "loss", None)
+        return own(out, batch) if own is not None else loss_function(self.spec)(out, batch)
+
+
+class Representation(nn.Module):
+    """Encoder token states (last layer, or the last four concatenated), pooled for text-level kinds."""
+
+    def __init__(self, backbone: nn.Module, *, token_level: bool, pooling: str = "cls",
+                 layers: str = "last"):
         super().__init__()
+        if layers not in LAYERS:
+            raise ValueError(f"layers must be one of {tuple(LAYERS)}, got {layers!r}")
         self.backbone = backbone
-        self.token_level = is_token_level(spec)
-        self.pooler = Pooler(pooling)
-        self.head = build_head(spec, backbone.config.hidden_size, dropout)
+        self.layers = layers
+        self.pooler = None if token_level else Pooler(pooling)
+        self.width = backbone.config.hidden_size * LAYERS[layers]
+
+    def represent(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                  token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        if self.layers == "last":
+            out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+            hidden = out.last_hidden_state
+        else:
+            out = self.backbone(input_ids=input_ids, attention_mask=attention_mask,
+                                output_hidden_states=True, **kwargs)
+            n = LAYERS[self.layers]
+            if len(out.hidden_states) - 1 < n:  # hidden_states[0] is the embeddings' output
+                raise ValueError(f"layers = {self.layers!r} needs {n} transformer layers; this model "
+                                 f"has {len(out.hidden_states) - 1}")
+            hidden = torch.cat(out.hidden_states[-n:], dim=-1)
+        return hidden if self.pooler is None else self.pooler(hidden, attention_mask)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None, **_: object) -> torch.Tensor:
-        kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
-        return self.head(hidden if self.token_level else self.pooler(hidden, attention_mask))
+        return self.represent(input_ids, attention_mask, token_type_ids)
 
 
-class FeatureModel(nn.Module):
+class EncoderModel(Representation, _Headed):
+    """Encoder + representation + head."""
+
+    def __init__(self, backbone: nn.Module, spec: HeadSpec, pooling: str = "cls", dropout: float = 0.1,
+                 *, head: str = "linear", layers: str = "last"):
+        super().__init__(backbone, token_level=is_token_level(spec), pooling=pooling, layers=layers)
+        self.spec = spec
+        self.token_level = is_token_level(spec)
+        self.head = build_head(spec, self.width, dropout, head)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None, token_mask: torch.Tensor | None = None,
+                **_: object) -> torch.Tensor:
+        return self._apply_head(self.represent(input_ids, attention_mask, token_type_ids), token_mask)
+
+
+class FeatureModel(_Headed):
     """A head on precomputed (frozen) features: ``[B, H]`` pooled, or ``[B, T, H]`` per token."""
 
-    def __init__(self, spec: HeadSpec, hidden_size: int, dropout: float = 0.0):
+    def __init__(self, spec: HeadSpec, width: int, dropout: float = 0.0, *, head: str = "linear"):
         super().__init__()
-        self.head = build_head(spec, hidden_size, dropout)
+        self.spec = spec
+        self.head = build_head(spec, width, dropout, head)
 
-    def forward(self, features: torch.Tensor, **_: object) -> torch.Tensor:
-        return self.head(features)
+    def forward(self, features: torch.Tensor, token_mask: torch.Tensor | None = None,
+                **_: object) -> torch.Tensor:
+        return self._apply_head(features, token_mask)

@@ -52,13 +52,20 @@ def load_tokenizer(path: str) -> Any:
 
 
 def load_backbone(model: ModelRef) -> torch.nn.Module:
-    """The bare encoder (no task head), with PyTorch's SDPA attention where supported."""
+    """The bare encoder (no task head), with PyTorch's SDPA attention where supported.
+
+    BERT-style encoders are loaded without their own pooler (a dense layer on the first token that
+    tlbench's heads never read): it would count as trainable and stored while receiving no gradient.
+    """
     from transformers import AutoModel
 
-    try:
-        return AutoModel.from_pretrained(model.path, attn_implementation="sdpa")
-    except (ValueError, ImportError):  # an architecture without SDPA support
-        return AutoModel.from_pretrained(model.path)
+    for kwargs in ({"attn_implementation": "sdpa", "add_pooling_layer": False},
+                   {"attn_implementation": "sdpa"}, {"add_pooling_layer": False}, {}):
+        try:
+            return AutoModel.from_pretrained(model.path, **kwargs)
+        except (TypeError, ValueError, ImportError):  # an architecture without that option
+            continue
+    return AutoModel.from_pretrained(model.path)
 
 
 def weights_hash(path: str) -> str:

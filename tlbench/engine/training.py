@@ -37,33 +37,43 @@ def train(module: nn.Module, rows: list[dict[str, Any]], collate: Callable[..., 
           loss_fn: Loss, options: EngineOptions, *, seed: int, device: str,
           evaluate: Callable[[], float] | None = None, report: Callable[[int, float], None] | None = None,
           progress: Any = None, description: str = "training") -> list[tuple[int, float]]:
-    """Train ``module`` in place; return the (step, selection score) pairs evaluated on the way."""
-    from transformers import get_linear_schedule_with_warmup
+    """Train ``module`` in place; return the (step, selection score) pairs evaluated on the way.
+
+    A step is one optimizer update over ``batch_size`` rows, taken as ``grad_accum_steps``
+    micro-batches (each loss divided by their number). With ``early_stopping_patience``, training
+    stops once that many evaluations in a row did not beat the best, and the best weights come back.
+    """
+    from transformers import get_linear_schedule_with_warmup, set_seed
 
     progress = progress or NullProgress()
-    torch.manual_seed(seed)
+    set_seed(seed)  # Python, numpy and torch (and CUDA) generators; the data order has its own seed
     module.to(device).train()
-    loader = length_grouped_loader(rows, options.batch_size, collate, seed, options.length_grouping)
-    steps_per_epoch = len(loader)
+    accum = options.grad_accum_steps
+    loader = length_grouped_loader(rows, options.batch_size // accum, collate, seed, options.length_grouping)
+    steps_per_epoch = max(1, len(loader) // accum)
     total = max(1, math.ceil(steps_per_epoch * options.epochs))
+    trainable = [p for p in module.parameters() if p.requires_grad]
     fused = device.startswith("cuda")
     optimizer = torch.optim.AdamW(_param_groups(module, options.weight_decay), lr=options.lr,
                                   fused=fused or None)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(options.warmup_ratio * total), total)
     dtype = autocast_dtype(device, options.precision)
-    every = steps_per_epoch // options.evals_per_epoch if options.evals_per_epoch else 0
+    every = max(1, steps_per_epoch // options.evals_per_epoch) if options.evals_per_epoch else 0
+    stopper = _EarlyStopping(module, options.early_stopping_patience)
     curve: list[tuple[int, float]] = []
-    step = 0
+    step = micro = 0
     with progress.task(description, total) as advance:
-        while step < total:
+        while step < total and not stopper.stop:
             for batch in loader:
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 with autocast(device, dtype):
                     out = module(**batch)
                     loss = loss_fn(out.float(), batch)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(
-                    [p for p in module.parameters() if p.requires_grad], options.grad_clip)
+                (loss / accum if accum > 1 else loss).backward()
+                micro += 1
+                if micro % accum:
+                    continue
+                torch.nn.utils.clip_grad_norm_(trainable, options.grad_clip)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -75,7 +85,35 @@ def train(module: nn.Module, rows: list[dict[str, Any]], collate: Callable[..., 
                     curve.append((step, value))
                     if report:
                         report(step, value)
-                if step >= total:
+                    stopper.update(value)
+                if step >= total or stopper.stop:
                     break
+    stopper.restore()
     module.eval()
     return curve
+
+
+class _EarlyStopping:
+    """Keeps a CPU copy of the trained state at the best selection score (only when enabled)."""
+
+    def __init__(self, module: nn.Module, patience: int):
+        self.module, self.patience = module, patience
+        self.best = -math.inf
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.bad = 0
+        self.stop = False
+
+    def update(self, value: float) -> None:
+        if not self.patience:
+            return
+        if value > self.best:
+            from tlbench.engine.fitted import trained_state
+
+            self.best, self.bad, self.best_state = value, 0, trained_state(self.module)
+        else:
+            self.bad += 1
+            self.stop = self.bad >= self.patience
+
+    def restore(self) -> None:
+        if self.best_state is not None:
+            self.module.load_state_dict(self.best_state, strict=False)
