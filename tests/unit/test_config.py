@@ -169,3 +169,28 @@ def test_validate_imports_no_torch_and_is_fast(tmp_path):
                          capture_output=True, text=True, check=True, cwd=tmp_path)
     seconds = float(out.stdout.strip().split()[-1])
     assert seconds < 2.0, out.stdout
+
+
+def test_a_head_that_cannot_serve_a_task_fails_validation(tmp_path, plugins, monkeypatch):
+    """A CRF labels token sequences: asking for one on SST-2 fails before any compute, per cell,
+    and an override that fixes the one cell makes the suite valid."""
+    monkeypatch.delenv("TLBENCH_DATA_DIR", raising=False)
+    text = """
+    models = ["m"]
+    seeds = [0]
+    [tasks.sst2]
+    [tasks.conll2003]
+    [strategies.probe]
+    strategy = "linear_probe"
+    head = "crf"
+    """
+    msg = problems(tmp_path, text, plugins)
+    assert "strategies.probe on tasks.sst2: head 'crf' labels token sequences" in msg
+    assert "tasks.conll2003" not in msg
+    fixed = text + """
+    [[overrides]]
+    strategy = "probe"
+    task = "sst2"
+    options = { head = "linear" }
+    """
+    assert len(load_suite(write(tmp_path, fixed), plugins, check_data=False).tasks) == 2

@@ -109,7 +109,9 @@ class _EarlyStopping:
         if value > self.best:
             from tlbench.engine.fitted import trained_state
 
-            self.best, self.bad, self.best_state = value, 0, trained_state(self.module)
+            # cloned: on CPU, detach().cpu() shares storage with the live weights
+            self.best, self.bad = value, 0
+            self.best_state = {k: v.clone() for k, v in trained_state(self.module).items()}
         else:
             self.bad += 1
             self.stop = self.bad >= self.patience
