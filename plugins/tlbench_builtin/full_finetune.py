@@ -35,7 +35,7 @@ class FullFinetune(Strategy):
 
         return head_problem(head, self.options.head)
 
-    def prepare_backbone(self, backbone: Any) -> Any:
+    def prepare_backbone(self, backbone: Any, job: Job) -> Any:
         """The encoder the head sits on (subclasses wrap it, e.g. with adapters)."""
         return backbone
 
@@ -47,7 +47,7 @@ class FullFinetune(Strategy):
         from tlbench.engine import EncoderModel, load_backbone
 
         o = self.options
-        model = EncoderModel(self.prepare_backbone(load_backbone(job.model)), job.task.head, o.pooling,
+        model = EncoderModel(self.prepare_backbone(load_backbone(job.model), job), job.task.head, o.pooling,
                              o.dropout, head=o.head, layers=o.layers)
         self.choose_trainable(model)
         return model

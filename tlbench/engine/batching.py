@@ -75,10 +75,33 @@ def rows_of(columns: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
+class TensorBatches:
+    """Shuffled batches of rows without a sequence axis (pooled features): collated into tensors
+    once, then sliced. A DataLoader would collate every row again in every epoch, which costs far
+    more than a linear head's step (the probe trains for tens of epochs on cached features)."""
+
+    def __init__(self, rows: list[dict[str, Any]], batch_size: int, collate: Any,
+                 generator: torch.Generator):
+        self.data = collate(rows)
+        self.n, self.batch_size, self.generator = len(rows), batch_size, generator
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+    def __iter__(self) -> Any:
+        order = torch.randperm(self.n, generator=self.generator)
+        for start in range(0, self.n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            yield {k: v[idx] for k, v in self.data.items()}
+
+
 def length_grouped_loader(rows: list[dict[str, Any]], batch_size: int, collate: Any, seed: int,
-                          grouped: bool = True) -> DataLoader:
+                          grouped: bool = True) -> Any:
+    """Training batches: length-grouped and shuffled (``grouped``), or plainly shuffled."""
     generator = torch.Generator().manual_seed(seed)
     lengths = [row_length(r) for r in rows]
+    if max(lengths) <= 1 and "input_ids" not in rows[0]:
+        return TensorBatches(rows, batch_size, collate, generator)
     if grouped and max(lengths) > 1:
         sampler: Any = LengthGroupedSampler(batch_size, lengths=lengths, generator=generator)
     else:

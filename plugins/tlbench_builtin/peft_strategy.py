@@ -1,0 +1,276 @@
+"""``peft`` and ``lora``: parameter-efficient fine-tuning with Hugging Face PEFT.
+
+``peft`` runs any PEFT method tlbench has checked on a bare encoder, by name (``method``) with that
+method's own config fields (``config``, passed to its PEFT config class, e.g. ``LoraConfig``);
+``lora`` is LoRA with defaults for BERT-style encoders and flat options (``r``, ``alpha``,
+``lora_dropout``, ``target_modules``).
+
+The backbone is wrapped with ``peft.get_peft_model`` (task type ``FEATURE_EXTRACTION``, so PEFT
+adds no head of its own) *before* the engine's :class:`~tlbench.engine.heads.EncoderModel` puts its
+pooling and head on top: the head is a plain module outside PEFT, always trains, and is saved with
+the adapter (``save_trained`` writes every parameter with ``requires_grad``). Costs are honest:
+trainable = adapter + head, total = base + adapter + head, stored bytes = that file.
+
+Prompt-learning methods run through a small wrapper instead of PEFT's forward, which drops
+``token_type_ids`` (sentence-pair tasks would lose their segments) and, for prompt and P-tuning,
+returns the virtual tokens' states in front of the real ones: the wrapper keeps the segment ids
+(virtual tokens get segment 0) and strips the virtual positions, so pooling masks, token
+classification and span heads stay aligned with ``input_ids``. Virtual tokens take position
+embeddings, so the task's ``max_length`` plus ``num_virtual_tokens`` must fit the encoder's
+``max_position_embeddings`` (checked when the model is built).
+
+Tested here (peft 0.21, transformers 5.23, BERT; ``tests/plugins/test_peft.py``: training, frozen base
+weights, save -> reload -> same predictions; padding does not change a row's outputs):
+
+- ``lora``, ``loha``, ``lokr``, ``ia3``: adapters on the encoder's linear layers (PEFT's BERT defaults
+  when ``target_modules`` is not given: query and value; IA3: key, value and both ``output.dense``).
+- ``prompt_tuning``, ``p_tuning``: virtual token embeddings (P-tuning: produced by an MLP or LSTM).
+- ``prefix_tuning``: per-layer key/value prefixes. BERT in transformers 5 takes ``past_key_values``
+  (a ``DynamicCache``) in its self-attention even as an encoder, with a bidirectional mask over
+  prefix + tokens; real tokens' positions start after the prefix (as in PEFT for decoders).
+
+Refused, with the reason in :data:`REFUSED`: ``adalora`` (its rank re-allocation needs a call after
+every optimizer step that the shared engine does not make), methods that need ``task_ids``
+(``multitask_prompt_tuning``, ``poly``) and methods built for decoders (``xlora``, ``adaption_prompt``,
+``cpt``, ``cartridge``). Every other PEFT method is refused as not checked here: adding one is a line
+in :data:`TESTED` and a contract test (vera, oft, fourierft, hra and ln_tuning trained and reloaded
+exactly in a first try; vera's frozen random projections are buffers PEFT regenerates from a seed,
+so they are neither counted nor stored).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from functools import cache
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from tlbench import Job, hookimpl
+from tlbench.errors import suggest, unknown_name_message
+from tlbench_builtin.full_finetune import FullFinetune, FullFinetuneOptions
+
+#: methods checked on a bare BERT encoder here, and the default peak learning rate of each.
+#: Adapters start as the identity (LoRA's B = 0) and have few parameters: they need and tolerate
+#: steps about 10x full fine-tuning's 5e-5 (the LoRA paper's RoBERTa-base GLUE runs used 4e-4 to
+#: 5e-4). IA3 only rescales activations (T-Few used 3e-3). Virtual tokens and prefixes move even
+#: less per step and are trained at 1e-2-ish rates (P-tuning v2 used 5e-3 to 1e-2 on BERT-size models).
+TESTED: dict[str, float] = {
+    "lora": 5e-4, "loha": 5e-4, "lokr": 5e-4, "ia3": 3e-3,
+    "prompt_tuning": 1e-2, "p_tuning": 1e-2, "prefix_tuning": 1e-2,
+}
+#: PEFT methods with a known reason not to run here (any other untested method is refused too)
+REFUSED: dict[str, str] = {
+    "adalora": "AdaLoRA re-allocates ranks through update_and_allocate() after every optimizer step and "
+               "adds an orthogonality loss; the shared engine does neither, so it would train as a "
+               "fixed-rank SVD LoRA under AdaLoRA's name",
+    "multitask_prompt_tuning": "it needs task_ids for every batch (one prompt per task)",
+    "poly": "it routes each batch through task-specific adapters and needs task_ids",
+    "xlora": "it mixes already trained LoRA adapters and is built for causal language models",
+    "adaption_prompt": "it patches the attention of LLaMA, Mistral and GPT-2 decoders only",
+    "cpt": "context-aware prompt tuning is defined for causal language models only",
+    "cartridge": "it is a stored key/value prefix with frozen attention-sink tokens, designed for causal "
+                 "language models; the encoder wrapper here drives prefix_tuning's prefix only",
+}
+#: config fields tlbench sets itself (an encoder with tlbench's head, trained, no Hub round trip)
+MANAGED = ("task_type", "peft_type", "inference_mode", "auto_mapping", "peft_version",
+           "base_model_name_or_path", "revision")
+_QUIET = r"`is_gradient_checkpointing` is deprecated"  # transformers 5 warning triggered inside PEFT
+
+
+@cache
+def peft_registry() -> dict[str, type]:
+    """PEFT's own registry: method name (lower case ``PeftType`` value) -> config class."""
+    from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
+
+    return {str(getattr(t, "value", t)).lower(): cls for t, cls in PEFT_TYPE_TO_CONFIG_MAPPING.items()}
+
+
+def allowed_methods() -> list[str]:
+    return sorted(m for m in TESTED if m in peft_registry())
+
+
+def check_method(method: str) -> str:
+    method = method.lower()
+    registry = peft_registry()
+    allowed = allowed_methods()
+    if method in allowed:
+        return method
+    if method in registry:
+        why = REFUSED.get(method, "it has not been checked on a bare encoder with tlbench's engine")
+        raise ValueError(f"PEFT method {method!r} is not supported by tlbench's peft strategy: {why}. "
+                         f"Allowed: {', '.join(allowed)}.")
+    raise ValueError(unknown_name_message(
+        "PEFT method", method, allowed,
+        f"(PEFT {_peft_version()} knows {len(registry)} methods; the others are refused here)"))
+
+
+def peft_config(method: str, config: dict[str, Any], *, quiet: bool = False) -> Any:
+    """The PEFT config object for ``method`` with the user's fields; ValueError naming a bad key."""
+    cls = peft_registry()[method]
+    fields = sorted(f.name for f in dataclasses.fields(cls) if f.init and f.name not in MANAGED)
+    for key in config:
+        if key in MANAGED:
+            raise ValueError(f"config key {key!r} is set by tlbench (the encoder is wrapped for feature "
+                             f"extraction and trained); remove it")
+        if key not in fields:
+            close = suggest(key, fields)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise ValueError(f"unknown config key {key!r} for {cls.__name__} (PEFT method {method!r}).{hint} "
+                             f"Allowed: {', '.join(fields)}.")
+    try:
+        with warnings.catch_warnings():
+            if quiet:  # checking options: PEFT's warnings come when the model is built
+                warnings.simplefilter("ignore")
+            return cls(task_type="FEATURE_EXTRACTION", **config)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{cls.__name__} rejected config {config!r}: {exc}") from None
+
+
+def _peft_version() -> str:
+    from importlib.metadata import version
+
+    return version("peft")
+
+
+# -- options -----------------------------------------------------------------------------------
+class PeftOptions(FullFinetuneOptions):
+    method: str = Field("lora", description="PEFT method by name (lower case PeftType), e.g. lora, ia3, "
+                                            "prompt_tuning")
+    config: dict[str, Any] = Field(default_factory=dict,
+                                   description="fields of the method's PEFT config class, e.g. {r = 16}")
+    lr: float = Field(5e-4, gt=0, le=1.0, description="peak learning rate (default: by method, see TESTED)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lr_by_method(cls, data: Any) -> Any:
+        method = str(data.get("method", "lora")).lower() if isinstance(data, dict) else None
+        if isinstance(data, dict) and "lr" not in data and method in TESTED:
+            data = {**data, "lr": TESTED[method]}
+        return data
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, method: str) -> str:
+        return check_method(method)
+
+    @field_validator("config")
+    @classmethod
+    def _known_fields(cls, config: dict[str, Any], info: Any) -> dict[str, Any]:
+        if "method" in info.data:  # else the method's own error is reported
+            peft_config(info.data["method"], config, quiet=True)
+        return config
+
+
+class LoraOptions(FullFinetuneOptions):
+    r: int = Field(8, gt=0, le=4096, description="rank of the low-rank update")
+    alpha: float = Field(16.0, gt=0, description="scaling numerator: the update is scaled by alpha / r")
+    lora_dropout: float = Field(0.1, ge=0, lt=1, description="dropout on the adapter's input "
+                                                            "(`dropout` is the head's, as in full_finetune)")
+    # Every linear layer of the transformer blocks, not only query and value: at small ranks, adapting
+    # all of them is what brings LoRA close to full fine-tuning (QLoRA, Dettmers et al. 2023; the LoRA
+    # paper's query+value choice was made for GPT-3's parameter budget), and at r=8 it is still about
+    # 1.5% of MiniLM's weights. Names are BERT's (suffix matches): "output.dense" is both the attention
+    # output and the feed-forward output; a bare "dense" would also catch the unused pooler.
+    target_modules: tuple[str, ...] = Field(
+        ("query", "key", "value", "output.dense", "intermediate.dense"), min_length=1,
+        description="module name suffixes that get an adapter (BERT naming)")
+    lr: float = Field(5e-4, gt=0, le=1.0, description="peak learning rate (AdamW)")
+
+
+# -- the model ---------------------------------------------------------------------------------
+@cache
+def _prompt_wrapper() -> type:
+    import torch
+    from torch import nn
+    from transformers.modeling_outputs import BaseModelOutput
+
+    class PromptLearningEncoder(nn.Module):
+        """A PEFT prompt-learning model whose outputs line up with ``input_ids`` (see module doc)."""
+
+        def __init__(self, peft_model: nn.Module):
+            super().__init__()
+            self.peft = peft_model
+            self.config = peft_model.config  # what EncoderModel reads (hidden_size)
+            peft_type = peft_model.active_peft_config.peft_type
+            self.prefix = getattr(peft_type, "value", peft_type) == "PREFIX_TUNING"
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                    token_type_ids: torch.Tensor | None = None, output_hidden_states: bool = False,
+                    **_: object) -> BaseModelOutput:
+            peft, batch = self.peft, input_ids.shape[0]
+            virtual = peft.active_peft_config.num_virtual_tokens
+            mask = torch.cat([attention_mask.new_ones(batch, virtual), attention_mask], dim=1)
+            base = peft.get_base_model()
+            if self.prefix:  # keys and values get the prefix in every layer; outputs are the tokens'
+                kwargs = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+                out = base(input_ids=input_ids, attention_mask=mask, past_key_values=peft.get_prompt(batch),
+                           output_hidden_states=output_hidden_states, **kwargs)
+                return BaseModelOutput(last_hidden_state=out.last_hidden_state,
+                                       hidden_states=out.hidden_states)
+            embeds = peft.word_embeddings(input_ids)
+            prompts = peft.get_prompt(batch_size=batch).to(embeds.dtype)
+            if prompts.shape[1] != virtual:
+                raise RuntimeError(f"expected {virtual} virtual tokens, PEFT made {prompts.shape[1]}")
+            kwargs = {}
+            if token_type_ids is not None:
+                kwargs["token_type_ids"] = torch.cat([token_type_ids.new_zeros(batch, virtual),
+                                                      token_type_ids], dim=1)
+            out = base(inputs_embeds=torch.cat([prompts, embeds], dim=1), attention_mask=mask,
+                       output_hidden_states=output_hidden_states, **kwargs)
+            layers = tuple(h[:, virtual:] for h in out.hidden_states) if output_hidden_states else None
+            return BaseModelOutput(last_hidden_state=out.last_hidden_state[:, virtual:], hidden_states=layers)
+
+    return PromptLearningEncoder
+
+
+def wrap_backbone(backbone: Any, config: Any, max_length: int | None = None) -> Any:
+    """``backbone`` with PEFT's modules (base weights frozen), returning ``.last_hidden_state``
+    aligned with ``input_ids``; ``max_length`` is checked against the position embeddings."""
+    from peft import get_peft_model
+
+    prompt = bool(getattr(config, "is_prompt_learning", False))
+    if prompt and max_length is not None:
+        limit = getattr(backbone.config, "max_position_embeddings", None)
+        if limit is not None and max_length + config.num_virtual_tokens > limit:
+            raise ValueError(f"max_length ({max_length}) + num_virtual_tokens ({config.num_virtual_tokens}) "
+                             f"must be <= the encoder's max_position_embeddings ({limit}): virtual tokens "
+                             "take positions too; lower the task's max_length or num_virtual_tokens")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_QUIET)
+        model = get_peft_model(backbone, config)
+    return _prompt_wrapper()(model) if prompt else model
+
+
+class PeftStrategy(FullFinetune):
+    description = "a PEFT method (adapter or prompts) on the frozen encoder; the head trains"
+    Options = PeftOptions
+    options: Any
+
+    def peft_config(self) -> Any:
+        return peft_config(self.options.method, self.options.config)
+
+    def prepare_backbone(self, backbone: Any, job: Job) -> Any:
+        return wrap_backbone(backbone, self.peft_config(), getattr(job.task.options, "max_length", None))
+
+    def choose_trainable(self, model) -> None:  # noqa: ANN001
+        """PEFT froze the base and unfroze its own modules; the head (outside PEFT) trains."""
+        for p in model.head.parameters():
+            p.requires_grad_(True)
+
+
+class LoraStrategy(PeftStrategy):
+    description = "LoRA (PEFT) on every linear layer of the frozen encoder; the head trains"
+    Options = LoraOptions
+
+    def peft_config(self) -> Any:
+        o = self.options
+        return peft_config("lora", {"r": o.r, "lora_alpha": o.alpha, "lora_dropout": o.lora_dropout,
+                                    "target_modules": list(o.target_modules)})
+
+
+@hookimpl
+def register_strategies(register):  # noqa: ANN001, ANN201
+    register("peft", PeftStrategy)
+    register("lora", LoraStrategy)
