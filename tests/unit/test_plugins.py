@@ -81,10 +81,14 @@ def test_hook_that_raises_is_recorded(monkeypatch):
     assert "sst2" in p.tasks
 
 
+BUILTIN_STRATEGIES = {"full_finetune", "linear_probe", "partial_freeze", "peft", "lora"}
+
+
 @pytest.mark.parametrize(("var", "value", "kept"), [
     ("TLBENCH_LOAD_PLUGINS", "tlbench-fakes", {"fake_strategy"}),
-    ("TLBENCH_DISABLE_PLUGINS", "tlbench-fakes", {"full_finetune", "linear_probe"}),
-    ("TLBENCH_DISABLE_PLUGINS", "full_finetune", {"linear_probe", "fake_strategy"}),
+    ("TLBENCH_DISABLE_PLUGINS", "tlbench-fakes", BUILTIN_STRATEGIES),
+    ("TLBENCH_DISABLE_PLUGINS", "full_finetune",
+     BUILTIN_STRATEGIES - {"full_finetune"} | {"fake_strategy"}),
 ])
 def test_env_selects_distributions(monkeypatch, var, value, kept):
     with_entry_points(monkeypatch, FakeEntryPoint("fakes", fakes, "tlbench-fakes"))
