@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -68,6 +70,18 @@ class PeakMemory:
         return "cuda_max_allocated" if self.device.startswith("cuda") else "process_rss"
 
 
+@functools.cache
+def code_fingerprint(cls: type) -> str:
+    """sha256 of the source files defining ``cls`` and its bases: a task's tokenization cache is
+    invalidated when its code (a plugin upgrade, a local edit) changes, not only its options."""
+    digest = hashlib.sha256()
+    for klass in cls.__mro__:
+        path = getattr(sys.modules.get(klass.__module__), "__file__", None)
+        if path and Path(path).is_file():
+            digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def encoder_for(task: Any, data: TaskData, model: ModelRef, tokenizer: Any,
                 cache_dir: Path) -> Callable[[Role], Any]:
     """``encoded(role)``: the split tokenized once per (model, task, split) and cached on disk."""
@@ -78,7 +92,7 @@ def encoder_for(task: Any, data: TaskData, model: ModelRef, tokenizer: Any,
             split = data.splits[role]
             key = hashlib.sha256(json.dumps(
                 [model.id, model.revision, task.name, task.options.model_dump(mode="json"),
-                 role, data.sources[role].sha256, type(tokenizer).__name__, 1],
+                 role, data.sources[role].sha256, type(tokenizer).__name__, code_fingerprint(type(task))],
                 sort_keys=True).encode()).hexdigest()[:20]
             path = Path(cache_dir) / "tokens" / f"{key}.arrow"
             path.parent.mkdir(parents=True, exist_ok=True)
