@@ -41,7 +41,7 @@ class LinearProbeOptions(EngineOptions):
 
 
 class LinearProbe(Strategy):
-    description = "frozen encoder, cached features, a trained linear head"
+    description = "frozen encoder, cached features; a trained head (linear, mlp, crf) or a kNN memory"
     Options = LinearProbeOptions
     options: LinearProbeOptions
 
