@@ -45,9 +45,9 @@ def register_strategies(register: Register) -> None:
 
 @hookspec
 def register_tasks(register: Register) -> None:
-    """Register tasks: ``register("sst2", Sst2)``.
+    """Register tasks: ``register("my_task", MyTask)``.
 
-    ``Sst2`` subclasses :class:`tlbench.Task`; its ``Options`` (a subclass of
+    ``MyTask`` subclasses :class:`tlbench.Task`; its ``Options`` (a subclass of
     :class:`tlbench.TaskOptions`) is validated against the suite's ``[tasks.<name>]`` table.
     """
 

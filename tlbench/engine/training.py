@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from tlbench.engine.batching import length_grouped_loader
+from tlbench.engine.heads import Loss
 from tlbench.engine.model import autocast, autocast_dtype
 from tlbench.engine.options import EngineOptions
 from tlbench.progress import NullProgress
@@ -29,8 +30,6 @@ def _param_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]
     return [{"params": decay, "weight_decay": weight_decay},
             {"params": no_decay, "weight_decay": 0.0}]
 
-
-Loss = Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]
 
 
 def train(module: nn.Module, rows: list[dict[str, Any]], collate: Callable[..., dict[str, torch.Tensor]],
