@@ -2,7 +2,7 @@
 
     TLBENCH_DATA_DIR=/work/shared/data python benchmarks/engine_vs_trainer.py \
         [--rows 4000] [--epochs 1] [--order engine-first|trainer-first] [--only engine|trainer]
-        [--threads N] [--engine-adamw default|fused] [--engine-length-grouping on|off]
+        [--threads N] [--engine-length-grouping on|off]
 
 One process fine-tunes the same checkpoint (default: MiniLM-L6, resolved offline like ``tlbench run``)
 on the same seeded SST-2 train subset, with the same token ids and the same hyperparameters, twice:
@@ -17,8 +17,7 @@ on the same seeded SST-2 train subset, with the same token ids and the same hype
 Shared: lr, epochs, batch size, weight decay, warm-up steps (``int(warmup_ratio * total)``, as the
 engine computes it), gradient clipping, linear decay, seed, fp32 on CPU. Not shared (each side's own
 default, recorded in the JSON): the head (the HF model adds BERT's pooler dense+tanh and initialises
-the classifier differently), the optimizer implementation (the Trainer defaults to fused AdamW, the
-engine uses torch's default on CPU) and the batch order (random vs length-grouped).
+the classifier differently) and the batch order (random vs length-grouped). Both use fused AdamW.
 
 Train time is wall time around ``train(...)`` / ``trainer.train()`` only (model loading, tokenization
 and building the Trainer are outside); the process CPU seconds and the 1-minute load average before and
@@ -28,16 +27,14 @@ collator (one ``attention_mask`` sum per batch). Dev accuracy: both trained mode
 the same plain loop (``tlbench.engine.predict``: length-sorted batches of ``--eval-batch``, argmax), so
 only training differs. The last line is one JSON object.
 
-What-ifs (tlbench itself is unchanged): ``--engine-adamw fused`` trains the engine with fused AdamW, as
-the Trainer does; ``--engine-length-grouping off`` gives the engine random batches (torch's
-``RandomSampler`` seeded with ``--seed``, which draws the same batches as the Trainer's sampler: compare
-the padded-token counts).
+What-if (tlbench itself is unchanged): ``--engine-length-grouping off`` gives the engine random
+batches (torch's ``RandomSampler`` seeded with ``--seed``, which draws the same batches as the
+Trainer's sampler: compare the padded-token counts).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import json
 import math
@@ -123,26 +120,6 @@ def dev_accuracy(module: nn.Module, d: dict[str, Any], args: argparse.Namespace,
     return float((logits.argmax(-1) == np.asarray(d["dev"]["labels"])).mean()), seconds
 
 
-@contextlib.contextmanager
-def engine_adamw(kind: str) -> Any:
-    """What-if for ``--engine-adamw fused``: the engine's ``torch.optim.AdamW(..., fused=None)`` gets
-    ``fused=True`` (what the Trainer uses on CPU) for the duration of the engine's training only."""
-    if kind == "default":
-        yield
-        return
-    original = torch.optim.AdamW
-
-    def fused_adamw(*a: Any, **kw: Any) -> torch.optim.Optimizer:
-        kw["fused"] = True
-        return original(*a, **kw)
-
-    torch.optim.AdamW = fused_adamw  # type: ignore[misc,assignment]
-    try:
-        yield
-    finally:
-        torch.optim.AdamW = original  # type: ignore[misc]
-
-
 def timed_call(fn: Any, *a: Any, **kw: Any) -> tuple[Any, float, float, tuple[float, float]]:
     """``fn``'s result, wall seconds, process CPU seconds and the 1-minute load average before/after."""
     load0 = os.getloadavg()[0]
@@ -171,9 +148,8 @@ def run_engine(d: dict[str, Any], args: argparse.Namespace, device: str) -> dict
         losses.append(loss.detach())
         return loss
 
-    with engine_adamw(args.engine_adamw):
-        _, seconds, cpu, load = timed_call(train, module, rows, collate, loss_fn, options,
-                                           seed=args.seed, device=device)
+    _, seconds, cpu, load = timed_call(train, module, rows, collate, loss_fn, options,
+                                       seed=args.seed, device=device)
     acc, eval_seconds = dev_accuracy(module, d, args, device)
     attn = module.backbone.config._attn_implementation
     del module
@@ -182,8 +158,7 @@ def run_engine(d: dict[str, Any], args: argparse.Namespace, device: str) -> dict
             "real_tokens": collate.real, "padded_tokens": collate.padded, "dev_acc": acc,
             "eval_seconds": eval_seconds, "train_loss": float(torch.stack(losses).mean()),
             "cpu_seconds": cpu, "loadavg_before_after": load, "attn": attn,
-            "optimizer": "torch.optim.AdamW fused" if device != "cpu" or args.engine_adamw == "fused"
-            else "torch.optim.AdamW (fused=None: for-loop on CPU)", "weight_decay": options.weight_decay,
+            "optimizer": "torch.optim.AdamW fused", "weight_decay": options.weight_decay,
             "warmup_ratio": options.warmup_ratio, "grad_clip": options.grad_clip}
 
 
@@ -244,8 +219,6 @@ def main() -> None:
     parser.add_argument("--only", choices=("engine", "trainer"), help="run one side (for profiling)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
-    parser.add_argument("--engine-adamw", choices=("default", "fused"), default="default",
-                        help="what-if: train the engine with fused AdamW (tlbench passes fused=None on CPU)")
     parser.add_argument("--engine-length-grouping", choices=("on", "off"), default="on",
                         help="off: the engine's random batches (same seeded permutation as the Trainer's)")
     args = parser.parse_args()
@@ -282,7 +255,7 @@ def main() -> None:
         "model": d["model"].id, "device": device, "torch_threads": torch.get_num_threads(),
         "rows": len(lengths), "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
         "max_length": args.max_length, "seed": args.seed, "dev_rows": len(d["dev"]["labels"]),
-        "engine_adamw": args.engine_adamw, "engine_length_grouping": args.engine_length_grouping,
+        "engine_length_grouping": args.engine_length_grouping,
         "cpu_count": os.cpu_count(),
         "dev_eval": "same loop for both: tlbench.engine.predict, length-sorted, batch "
                     f"{args.eval_batch}, fp32",

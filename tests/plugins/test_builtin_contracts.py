@@ -30,17 +30,28 @@ class TestLinearProbe(StrategyContract):
         assert trainable == 32 * 2 + 2  # hidden 32 -> 2 labels
         assert total > 10 * trainable
 
-    def test_features_are_cached_and_reused(self, instance, job, fitted):  # noqa: ANN001
+    def test_features_are_cached_and_reused(self, instance, job, fitted, monkeypatch):  # noqa: ANN001
         for role in ("train", "select", "report"):
             fitted.predict(role)
         files = sorted((Path(job.cache_dir) / "features").glob("*.npz"))
         assert len(files) == 3  # train, select, report
         stamps = [f.stat().st_mtime_ns for f in files]
+
+        def no_encoder(*_):  # noqa: ANN002, ANN202
+            raise AssertionError("a fit on cached features loaded the encoder")
+
+        monkeypatch.setattr("tlbench.engine.load_backbone", no_encoder)
         again = instance.fit(job)  # a second seed or trial
         assert [f.stat().st_mtime_ns for f in files] == stamps
         # features it did not compute still count as inference cost, once
         assert again.cached_seconds("report") > 0 and fitted.cached_seconds("train") == 0
         assert again.predict("report").shape == (64, 2)
+
+    def test_total_parameters_match_the_loaded_encoder(self, job, fitted):  # noqa: ANN001
+        from tlbench.engine import count_parameters, load_backbone
+
+        trainable, total = fitted.parameter_counts()
+        assert total - trainable == count_parameters(load_backbone(job.model))[1]
 
 
 class TestSst2(TaskContract):
@@ -112,9 +123,9 @@ class TestProbeKnnTokens(StrategyContract):
 
 class TestFullFinetuneTokens(StrategyContract):
     strategy = "full_finetune"
-    options = {"lr": 1e-3, "epochs": 6, "batch_size": 16}
+    options = {"lr": 1e-3, "epochs": 8, "batch_size": 16}
     task_class = ToyTagTask
-    min_accuracy = 0.9
+    min_accuracy = 0.85  # entity F1 (trivial: 0); select reaches 0.91
 
 
 class TestFullFinetuneCrf(StrategyContract):

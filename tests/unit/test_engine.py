@@ -143,3 +143,25 @@ def test_heads_name_the_task_kinds_they_cannot_serve():
     assert "token sequences" in head_problem(HeadSpec("classification", 2), "crf")
     assert "'span'" in head_problem(HeadSpec("span", 2), "knn")
     assert head_problem(HeadSpec("span", 2), "mlp") is None
+
+
+def test_a_non_finite_loss_fails_the_run_at_once():
+    from tlbench.engine.batching import Collator
+
+    model = FeatureModel(HeadSpec("classification", 2), 8, dropout=0.0)
+    rows = _rows()
+    rows[3]["features"] = rows[3]["features"] * np.float32("nan")
+    with pytest.raises(FloatingPointError, match="non-finite training loss .* at step 0"):
+        train(model, rows, Collator(), model.loss, EngineOptions(batch_size=64, length_grouping=False),
+              seed=0, device="cpu")
+
+
+def test_new_heads_start_like_berts():
+    from tlbench.engine.heads import INIT_STD, build_head
+
+    torch.manual_seed(0)
+    head = build_head(HeadSpec("classification", 2), 384, head="mlp")
+    linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
+    assert len(linears) == 2
+    for layer in linears:
+        assert abs(float(layer.weight.std()) - INIT_STD) < 0.002 and not layer.bias.any()

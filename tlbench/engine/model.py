@@ -51,21 +51,41 @@ def load_tokenizer(path: str) -> Any:
     return AutoTokenizer.from_pretrained(path)
 
 
-def load_backbone(model: ModelRef) -> torch.nn.Module:
+def load_backbone(model: ModelRef, config: Any = None) -> torch.nn.Module:
     """The bare encoder (no task head), with PyTorch's SDPA attention where supported.
 
     BERT-style encoders are loaded without their own pooler (a dense layer on the first token that
     tlbench's heads never read): it would count as trainable and stored while receiving no gradient.
+    With ``config``, the same architecture is built from it with fresh weights (``backbone_size``).
     """
     from transformers import AutoModel
 
+    def build(**kwargs: Any) -> torch.nn.Module:
+        if config is not None:
+            return AutoModel.from_config(config, **kwargs)
+        return AutoModel.from_pretrained(model.path, **kwargs)
+
     for kwargs in ({"attn_implementation": "sdpa", "add_pooling_layer": False},
-                   {"attn_implementation": "sdpa"}, {"add_pooling_layer": False}, {}):
+                   {"attn_implementation": "sdpa"}, {"add_pooling_layer": False}):
         try:
-            return AutoModel.from_pretrained(model.path, **kwargs)
+            return build(**kwargs)
         except (TypeError, ValueError, ImportError):  # an architecture without that option
             continue
-    return AutoModel.from_pretrained(model.path)
+    return build()
+
+
+@lru_cache(maxsize=8)
+def backbone_size(path: str) -> tuple[int, int]:
+    """``(hidden size, parameter count)`` of the encoder ``load_backbone`` would load, without its weights.
+
+    Built on the meta device (no memory, no reading of the weight files), so a strategy that only
+    needs the encoder when its cached features are missing does not load it on every fit.
+    """
+    from transformers import AutoConfig
+
+    with torch.device("meta"):
+        model = load_backbone(ModelRef(id=path, path=path), config=AutoConfig.from_pretrained(path))
+    return model.config.hidden_size, sum(p.numel() for p in model.parameters())
 
 
 def weights_hash(path: str) -> str:
