@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +22,7 @@ from tlbench import (
     TaskOptions,
     hookimpl,
 )
+from tlbench.space import Float
 
 
 class FakeOptions(StrategyOptions):
@@ -56,6 +59,53 @@ class FakeStrategy(Strategy):
         return FakeFitted(int((directory / "label.txt").read_text()), job.data.sizes())
 
 
+class SleepyOptions(StrategyOptions):
+    lr: float = Field(1e-3, gt=0, le=1.0)
+    sleep: float = Field(0.0, ge=0, description="seconds of pretend training")
+    steps: int = Field(3, ge=1, description="intermediate evaluations reported")
+    fail_above: float | None = Field(None, description="raise when lr is above this")
+
+
+class SleepyFitted(FakeFitted):
+    """Deterministic predictions: on ``select`` the share right grows as lr nears 1e-2 (something to
+    tune); on ``report`` it depends on the seed only, so tuned and default runs of a seed agree
+    whatever parameters a tuner picked."""
+
+    def __init__(self, job: Job, quality: float):
+        super().__init__(0, job.data.sizes())
+        self.job, self.quality = job, quality
+
+    def predict(self, role: Any) -> np.ndarray:
+        labels = np.asarray(self.job.data.splits[role]["label"], dtype=int)
+        share = self.quality if role == "select" else 0.5 + 0.1 * (self.job.seed % 4)
+        right = np.arange(len(labels)) < round(share * len(labels))
+        pred = np.where(right, labels, 1 - labels)
+        return np.eye(2, dtype=np.float32)[pred]
+
+
+class SleepyStrategy(Strategy):
+    """A fake that takes ``sleep`` seconds, reports ``steps`` selection scores and has a search space."""
+
+    Options = SleepyOptions
+    search_space = {"lr": Float(1e-4, 1.0, log=True)}
+
+    def fit(self, job: Job) -> Fitted:
+        o = self.options
+        if o.fail_above is not None and o.lr > o.fail_above:
+            raise RuntimeError(f"lr {o.lr:g} is above {o.fail_above:g}")
+        quality = self._quality()
+        for step in range(1, o.steps + 1):
+            time.sleep(o.sleep / o.steps)
+            job.report(step, quality * step / o.steps)
+        return SleepyFitted(job, quality)
+
+    def _quality(self) -> float:
+        return max(0.0, 1.0 - abs(math.log10(self.options.lr) + 2.0) / 3.0)
+
+    def load(self, job: Job, directory: Path) -> Fitted:
+        return SleepyFitted(job, self._quality())
+
+
 class FakeTaskOptions(TaskOptions):
     rows: int = Field(20, gt=0)
 
@@ -72,8 +122,10 @@ class FakeTask(Task):
         return []
 
     def load(self, data_dir: Path | None) -> TaskData:
-        splits = {r: {"label": [i % 3 == 0 for i in range(self.options.rows)]} for r in
-                  ("train", "select", "report")}
+        from datasets import Dataset
+
+        splits = {r: Dataset.from_dict({"label": [int(i % 3 == 0) for i in range(self.options.rows)]})
+                  for r in ("train", "select", "report")}
         return TaskData(splits=splits, sources={r: DataSource("memory://fake") for r in splits})  # type: ignore[arg-type]
 
     def encode(self, tokenizer: Any, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
@@ -89,6 +141,7 @@ class FakeTask(Task):
 @hookimpl
 def register_strategies(register):  # noqa: ANN001, ANN201
     register("fake_strategy", FakeStrategy)
+    register("sleepy", SleepyStrategy)
 
 
 @hookimpl

@@ -95,52 +95,155 @@ class RichProgress:
             self.progress.remove_task(task_id)
 
 
+def _open(suite: Any, url: str) -> tuple[Any, Any]:
+    """The store and (when the suite tunes) the tuner, on the suite's storage."""
+    from tlbench.store import Store
+
+    store = Store(url, suite.name, heartbeat_seconds=suite.heartbeat_seconds, max_retries=suite.max_retries)
+    if suite.tuning is None:
+        return store, None
+    from tlbench.tuning import Tuner
+
+    return store, Tuner(store, suite.tuning, suite.seeds)
+
+
+def _work_units(cells: list[Any], suite: Any, store: Any, tuner: Any) -> tuple[int | None, int]:
+    """(total, done) pieces of work: default runs, tuning trials (with a trial budget), tuned runs."""
+    counts = store.counts()
+    done = counts.get("COMPLETE", 0) + counts.get("FAIL", 0)
+    tunable = [c for c in cells if tuner and tuner.tunable(c)]
+    runs = sum(len(c.seeds) for c in cells) + sum(len(c.seeds) for c in tunable)
+    if not tunable:
+        return runs, done
+    trials = suite.tuning.budget.trials
+    for c in tunable:
+        st = tuner.state(c)
+        done += st.counted - st.live
+    return (runs + trials * len(tunable) if trials else None), done
+
+
 @app.command()
 @_user_errors
 def run(suite_path: SuiteArg, storage: Storage = None, results: Results = None,
         device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
+        retry_failed: Annotated[bool, typer.Option(
+            "--retry-failed", help="run failed runs and tuning trials again")] = False,
         strict: Strict = False) -> None:
-    """Run every unfinished cell × seed of a suite; finished runs are skipped, failures recorded."""
+    """Work on a suite until it is complete: default runs, tuning trials, then tuned runs.
+
+    Start it on several machines (or several times on one) with the same storage: the workers
+    share the grid with no duplicated work; a worker that dies is detected by its heartbeat and
+    its run is retried by another. Finished work is never redone.
+    """
+    import os
+    import socket
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from tlbench.grid import build_runs
     from tlbench.runner import Runner
-    from tlbench.store import Store, export_jsonl
+    from tlbench.store import export_jsonl, safe_url
+    from tlbench.worker import Worker
 
     plugins, suite, cells = _load(suite_path, strict)
     results_dir, url = _where(suite, results, storage)
-    store = Store(url, suite.name)
-    runs = build_runs(cells)
-    done = store.finished()
-    todo = [r for r in runs if r.id not in done]
-    console.print(f"[bold]{suite.name}[/]: {len(cells)} cells, {len(runs)} runs; {len(runs) - len(todo)} "
-                  f"already finished, {len(todo)} to do. Records: {url}")
+    store, tuner = _open(suite, url)
+    total, done = _work_units(cells, suite, store, tuner)
+    tuning = (f"tuning: {suite.tuning.budget.describe()} per cell, {suite.tuning.pruner} pruner"
+              if suite.tuning else "no tuning (defaults only)")
+    console.print(f"[bold]{suite.name}[/]: {len(cells)} cells × {len(suite.seeds)} seeds; {tuning}. "
+                  f"{done} of {total or '?'} pieces of work already done. Worker "
+                  f"{socket.gethostname()}:{os.getpid()}; storage {safe_url(url)}")
     started, outcomes = time.perf_counter(), []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         with Progress(*columns, console=console) as bar:
             runner = Runner(suite, plugins, device=device, progress=RichProgress(bar))
-            grid = bar.add_task("grid", total=len(todo))
-            for r in todo:
-                bar.update(grid, description=f"grid: {r.cell.strategy} × {r.cell.task} seed {r.seed}")
-                record = runner.execute(r)
-                store.add(record)
-                outcomes.append(record)
-                bar.console.print(_outcome_line(r, record))
-                bar.advance(grid)
+            grid = bar.add_task("grid", total=total, completed=done)
+
+            def shown(outcome: Any) -> None:
+                outcomes.append(outcome)
+                bar.console.print(_outcome_line(outcome.kind, outcome.record))
+                bar.update(grid, completed=_work_units(cells, suite, store, tuner)[1])
+
+            worker = Worker(suite, cells, store, runner.execute, tuner=tuner, retry_failed=retry_failed,
+                            on_outcome=shown)
+            worker.run()
     except KeyboardInterrupt:
         export_jsonl(store.records(), results_dir / "runs.jsonl")
-        err.print(f"[yellow]interrupted[/]: {len(outcomes)} runs of this session are saved in {url}; "
-                  f"the run in progress was dropped. Rerun the same command to continue.")
+        err.print(f"[yellow]interrupted[/]: {len(outcomes)} runs and trials of this session are saved in "
+                  f"{safe_url(url)}; the one in progress was dropped. Rerun the same command to continue.")
         raise typer.Exit(130) from None
     records = store.records()
     export_jsonl(records, results_dir / "runs.jsonl")
     console.print(_summary(records, suite.name))
-    failed = sum(r["status"] != "ok" for r in outcomes)
-    console.print(f"[bold]done[/] in {time.perf_counter() - started:.0f} s: {len(outcomes) - failed} "
-                  f"finished, {failed} failed. Next: [cyan]tlbench report {suite_path}[/]")
+    failed = sum(o.record.get("status") == "failed" for o in outcomes)
+    console.print(f"[bold]done[/] in {time.perf_counter() - started:.0f} s: {len(outcomes)} runs and trials "
+                  f"by this worker, {failed} failed. Next: [cyan]tlbench report {suite_path}[/]")
+    in_grid = {r["run_id"] for r in records if r["status"] != "ok"} - {r["run_id"] for r in records
+                                                                       if r["status"] == "ok"}
+    if in_grid:
+        console.print(f"[yellow]{len(in_grid)} runs of the grid failed[/]; they stay failed until "
+                      f"[cyan]tlbench run --retry-failed {suite_path}[/]")
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+@_user_errors
+def status(suite_path: SuiteArg, storage: Storage = None, results: Results = None,
+           strict: Strict = False) -> None:
+    """Coverage of a suite: per cell, trials done, failed and running (worker, heartbeat age), seeds done."""
+    from tlbench.store import safe_url
+
+    _, suite, cells = _load(suite_path, strict)
+    _, url = _where(suite, results, storage)
+    store, tuner = _open(suite, url)
+    console.print(_status_table(cells, suite, store, tuner))
+    total, done = _work_units(cells, suite, store, tuner)
+    console.print(f"{done} of {total or '?'} pieces of work done; storage {safe_url(url)}")
+
+
+def _status_table(cells: list[Any], suite: Any, store: Any, tuner: Any) -> Table:
+    from tlbench.store import SPEC_ATTR
+
+    ages = store.heartbeat_ages()
+    by_cell: dict[str, list[Any]] = {}
+    for t in store.study.get_trials(deepcopy=False):
+        spec = t.user_attrs.get(SPEC_ATTR)
+        if spec and not t.user_attrs.get("skipped"):
+            by_cell.setdefault(spec.get("cell_id", ""), []).append(t)
+    table = Table(title=f"{suite.name}: coverage")
+    for col in ("strategy", "task", "trials done / budget", "failed", "running (worker, heartbeat)",
+                "default seeds", "tuned seeds"):
+        table.add_column(col)
+    for c in cells:
+        runs = by_cell.get(c.id, [])
+
+        def seeds(variant: str, runs: list[Any] = runs, c: Any = c) -> str:
+            ok = {t.user_attrs[SPEC_ATTR]["seed"] for t in runs
+                  if t.state.name == "COMPLETE" and t.user_attrs[SPEC_ATTR]["variant"] == variant}
+            bad = {t.user_attrs[SPEC_ATTR]["seed"] for t in runs
+                   if t.state.name == "FAIL" and t.user_attrs[SPEC_ATTR]["variant"] == variant} - ok
+            return f"{len(ok)}/{len(c.seeds)}" + (f" ([red]{len(bad)} failed[/])" if bad else "")
+
+        running = [t for t in runs if t.state.name == "RUNNING"]
+        trials, failed = "–", sum(t.state.name == "FAIL" and "record" in t.user_attrs for t in runs)
+        if tuner and tuner.tunable(c):
+            st = tuner.state(c)
+            budget = suite.tuning.budget
+            trials = (f"{st.counted - st.live}/{budget.trials}" if budget.trials
+                      else f"{st.seconds:.0f}/{budget.seconds:g} s")
+            failed += st.failed
+            running += [t for t in tuner.trials(c) if t.state.name == "RUNNING"]
+        shown = ", ".join(f"{t.user_attrs.get('worker', '?')} ({_age(ages.get(t._trial_id))})"
+                          for t in running)
+        table.add_row(c.strategy, c.task, trials, str(failed), shown or "–", seeds("default"),
+                      seeds("tuned") if tuner and tuner.tunable(c) else "= default")
+    return table
+
+
+def _age(seconds: float | None) -> str:
+    return "no heartbeat" if seconds is None else f"{seconds:.0f} s ago"
 
 
 def _summary(records: list[dict[str, Any]], suite: str) -> Table:
@@ -159,12 +262,23 @@ def _summary(records: list[dict[str, Any]], suite: str) -> Table:
     return table
 
 
-def _outcome_line(run: Any, record: dict[str, Any]) -> str:
-    where = f"{run.cell.strategy} × {run.cell.task} seed {run.seed}"
+def _outcome_line(kind: str, record: dict[str, Any]) -> str:
+    from rich.markup import escape
+
+    variant = record.get("variant", "default")
+    trial = record.get("run_id", "").split("-trial")[-1].split("-")[0]
+    what = f"trial {trial}" if kind == "trial" else variant
+    where = f"{record['strategy']} × {record['task']} {what} seed {record['seed']}"
+    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                       for k, v in (record.get("tuned_params") or {}).items())
+    params = escape(f" [{params}]") if params and kind == "trial" else ""  # not rich markup
+    if record["status"] == "pruned":
+        return f"  [yellow]-[/] {where}{params}: {record['error']}"
     if record["status"] != "ok":
-        return f"  [red]✗[/] {where}: {record['error'].strip().splitlines()[-1]}"
-    score = record["metrics"]["report"][record["primary_metric"]]
-    return (f"  [green]✓[/] {where}: {record['primary_metric']} {score:.4f} "
+        return f"  [red]✗[/] {where}{params}: {record['error'].strip().splitlines()[-1]}"
+    split = "select" if kind == "trial" else "report"
+    score = record["metrics"][split][record["primary_metric"]]
+    return (f"  [green]✓[/] {where}{params}: {split} {record['primary_metric']} {score:.4f} "
             f"({record['cost']['train_seconds']:.1f} s training)")
 
 

@@ -10,10 +10,10 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import tomllib
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tlbench.errors import ConfigError, TlbenchError, suggest
 from tlbench.interfaces import Options
@@ -37,6 +37,32 @@ class RawOverride(_Raw):
     task_options: dict[str, Any] = Field(default_factory=dict)
 
 
+class Budget(_Raw):
+    """How much tuning each cell gets: the same for every strategy (that is what makes it fair)."""
+
+    trials: int | None = Field(None, gt=0, le=100_000, description="trials per cell")
+    seconds: float | None = Field(None, gt=0, description="wall-clock seconds of trials per cell")
+
+    @model_validator(mode="after")
+    def _one(self) -> Budget:
+        if (self.trials is None) == (self.seconds is None):
+            raise ValueError("give exactly one of trials or seconds, e.g. {trials = 20} or {seconds = 600}")
+        return self
+
+    def describe(self) -> str:
+        return f"{self.trials} trials" if self.trials else f"{self.seconds:g} s"
+
+
+class Tuning(_Raw):
+    """``[tuning]``: an Optuna study per cell on the selection split, then the best parameters are
+    re-run for every seed (those are the reported results, next to the defaults' runs)."""
+
+    budget: Budget
+    pruner: Literal["median", "none"] = Field("median", description="stop hopeless trials early")
+    sampler_seed: int = Field(0, ge=0, description="seed of each cell's TPE sampler (with the cell id)")
+    trial_seed: int | None = Field(None, description="training seed of trials [default: first of seeds]")
+
+
 class RawSuite(_Raw):
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
@@ -44,6 +70,10 @@ class RawSuite(_Raw):
     seeds: list[int] = Field(min_length=1)
     data_dir: str | None = None
     storage: str | None = None
+    heartbeat_seconds: int = Field(30, ge=1, le=3600,
+                                   description="a run or trial with no heartbeat for twice this is retried")
+    max_retries: int = Field(2, ge=0, le=100, description="retries of a run or trial whose worker died")
+    tuning: Tuning | None = None
     tasks: dict[str, dict[str, Any]]
     strategies: dict[str, dict[str, Any]]
     overrides: list[RawOverride] = Field(default_factory=list)
@@ -55,6 +85,8 @@ class Component(_Raw):
     label: str
     name: str
     options: Options
+    #: the suite's changes to the strategy's declared search space (``search_space`` table)
+    search_space: dict[str, Any] = Field(default_factory=dict)
 
     def resolved(self) -> dict[str, Any]:
         return {"name": self.name, "options": self.options.model_dump(mode="json")}
@@ -83,6 +115,9 @@ class Suite(_Raw):
     overrides: tuple[Override, ...]
     data_dir: Path | None
     storage: str | None
+    tuning: Tuning | None = None
+    heartbeat_seconds: int = 30
+    max_retries: int = 2
 
 
 # -- error formatting ------------------------------------------------------------------------
@@ -132,6 +167,10 @@ def _component(kind: str, label: str, table: dict[str, Any], registry: Registry,
     section = "strategies" if kind == "strategy" else "tasks"
     table = dict(table)
     name = table.pop(kind, label)
+    space = table.pop("search_space", {}) if kind == "strategy" else {}
+    if not isinstance(space, dict):
+        problems.append(f"{section}.{label}.search_space must be a table, got {space!r}")
+        return None
     try:
         factory = registry.get(name).factory
     except TlbenchError as exc:
@@ -142,7 +181,7 @@ def _component(kind: str, label: str, table: dict[str, Any], registry: Registry,
     except ValidationError as exc:
         problems.extend(_errors(exc, f"{section}.{label}", factory.Options))
         return None
-    return Component(label=label, name=name, options=options)
+    return Component(label=label, name=name, options=options, search_space=space)
 
 
 def _merge(component: Component, registry: Registry, extra: dict[str, Any]) -> Options:
@@ -233,9 +272,10 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
         name=raw.name or path.stem, path=path.resolve(), description=raw.description,
         models=tuple(raw.models), seeds=tuple(raw.seeds),
         tasks=tuple(t for t in tasks if t), strategies=tuple(s for s in strategies if s),
-        overrides=tuple(overrides), data_dir=data_dir, storage=raw.storage,
+        overrides=tuple(overrides), data_dir=data_dir, storage=raw.storage, tuning=raw.tuning,
+        heartbeat_seconds=raw.heartbeat_seconds, max_retries=raw.max_retries,
     )
-    problems = _incompatible(suite, plugins)
+    problems = _incompatible(suite, plugins) + _bad_spaces(suite, plugins)
     if problems:
         raise ConfigError(source, problems)
     return suite
@@ -254,6 +294,29 @@ def _incompatible(suite: Suite, plugins: Plugins) -> list[str]:
                     problems.append(f"strategies.{s.label} on tasks.{t.label}: {why} (set a per-cell option "
                                     f"in [[overrides]] with strategy = {s.label!r}, task = {t.label!r})")
     return list(dict.fromkeys(problems))
+
+
+def _bad_spaces(suite: Suite, plugins: Plugins) -> list[str]:
+    """Search-space problems, per strategy and (when overrides change its options) per cell."""
+    problems = []
+    for model in suite.models:
+        for t in suite.tasks:
+            for s in suite.strategies:
+                problems += cell_space(suite, plugins, s, t, model)[1]
+    return list(dict.fromkeys(problems))
+
+
+def cell_space(suite: Suite, plugins: Plugins, strategy: Component, task: Component,
+               model: str) -> tuple[dict[str, Any], list[str]]:
+    """The cell's search space (declared by the strategy, changed by the suite) and its problems."""
+    from tlbench.space import resolve_space
+
+    s_opts, _ = merged_options(suite, plugins, strategy, task, model)
+    declared = getattr(plugins.strategies.get(strategy.name).factory, "search_space", {})
+    if callable(declared):  # a space that depends on the options (e.g. the probe's head)
+        declared = declared(s_opts)
+    return resolve_space(declared, strategy.search_space, s_opts,
+                         f"strategies.{strategy.label}.search_space")
 
 
 def _same_twice(section: str, comps: list[Component | None], problems: list[str]) -> None:

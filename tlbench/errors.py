@@ -46,6 +46,11 @@ class PluginError(TlbenchError):
     """A plugin failed to load or registered something invalid (fatal only with --strict)."""
 
 
+class StopTrial(Exception):  # noqa: N818 - a signal, not an error
+    """Raised from ``job.report`` when the tuner's pruner judges a trial hopeless: the run stops and
+    is recorded as ``pruned`` (not failed)."""
+
+
 def suggest(name: str, choices: Iterable[str]) -> list[str]:
     return difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tlbench.config import Suite, merged_options
+from tlbench.config import Suite, cell_space, merged_options
 from tlbench.interfaces import Options
 from tlbench.plugins import Plugins, get_plugins
 
@@ -28,6 +28,8 @@ class Cell:
     strategy_name: str  # the registered strategy
     strategy_options: Options
     seeds: tuple[int, ...]
+    #: what tuning may change (option -> ``tlbench.space`` param); empty: nothing to tune
+    space: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def resolved(self) -> dict[str, Any]:
         return {
@@ -38,17 +40,40 @@ class Cell:
         }
 
     def runs(self) -> list[Run]:
+        """The runs of the default options, one per seed."""
         return [Run(self, seed) for seed in self.seeds]
+
+    def tuning_key(self, tuning: Any) -> str:
+        """Identifies this cell's tuning: its options, space, budget and sampler seed. Changing any of
+        them starts a fresh study (and fresh tuned runs); the default runs keep their ids."""
+        from tlbench.space import as_json
+
+        how = tuning.model_dump(mode="json")
+        return stable_id({"cell": self.id, "space": as_json(self.space), "tuning": how})
+
+    def with_params(self, params: dict[str, Any]) -> Cell:
+        """The same cell with tuned ``params`` applied to its strategy options (validated)."""
+        from tlbench.space import apply
+
+        return replace(self, strategy_options=apply(self.strategy_options, params))
 
 
 @dataclass(frozen=True)
 class Run:
+    """One training of a cell with one seed: the default options (``variant="default"``), the best
+    options found by tuning (``"tuned"``), or a tuning trial (``"trial"``, its number in ``tag``)."""
+
     cell: Cell
     seed: int
+    variant: str = "default"
+    tag: str = ""  # tuned: the tuning key; trial: the study's trial number
+    params: dict[str, Any] = field(default_factory=dict, compare=False)  # the tuned values
 
     @property
     def id(self) -> str:
-        return f"{self.cell.id}-s{self.seed}"
+        if self.variant == "default":
+            return f"{self.cell.id}-s{self.seed}"
+        return f"{self.cell.id}-{self.variant}{self.tag}-s{self.seed}"
 
 
 def stable_id(config: dict[str, Any]) -> str:
@@ -64,8 +89,9 @@ def build_grid(suite: Suite, plugins: Plugins | None = None) -> list[Cell]:
         for task in suite.tasks:
             for strategy in suite.strategies:
                 s_opts, t_opts = merged_options(suite, plugins, strategy, task, model)
+                space, _ = cell_space(suite, plugins, strategy, task, model)
                 partial = Cell("", model, task.label, task.name, t_opts, strategy.label,
-                               strategy.name, s_opts, suite.seeds)
+                               strategy.name, s_opts, suite.seeds, space)
                 cells.append(replace(partial, id=stable_id(partial.resolved())))
     return cells
 

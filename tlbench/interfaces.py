@@ -198,6 +198,9 @@ class Strategy(ABC):
 
     Options: ClassVar[type[StrategyOptions]] = StrategyOptions
     description: ClassVar[str] = ""
+    #: what tuning may change: option name -> ``tlbench.space.Float | Int | Choice`` (empty: nothing),
+    #: or a function of the cell's options returning that (a staticmethod)
+    search_space: ClassVar[Any] = {}
 
     def __init__(self, name: str, options: StrategyOptions):
         self.name = name

@@ -45,12 +45,23 @@ def mean_sd(values: list[float]) -> str:
     return f"{np.mean(values):.3f} ± {sd:.3f} (n={len(values)})"
 
 
-def cells(records: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """(strategy, task) -> its successful records (latest per run)."""
-    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+def variants(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    """(strategy, task, variant) -> successful records (latest per run); variant "default" or "tuned"."""
+    out: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in latest(records):
         if r["status"] == "ok":
-            out.setdefault((r["strategy"], r["task"]), []).append(r)
+            out.setdefault((r["strategy"], r["task"], r.get("variant", "default")), []).append(r)
+    return out
+
+
+def cells(records: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """(strategy, task) -> the reported records: the tuned runs where tuning produced them, else the
+    defaults' (a strategy with nothing to tune, or a suite without ``[tuning]``)."""
+    by_variant = variants(records)
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for (s, t, v), rs in by_variant.items():
+        if v == "tuned" or (s, t, "tuned") not in by_variant:
+            out[(s, t)] = rs
     return out
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tlbench.config import Suite
+from tlbench.errors import StopTrial
 from tlbench.grid import Run
 from tlbench.interfaces import ModelRef, Role, TaskData
 from tlbench.plugins import Plugins
@@ -169,6 +170,7 @@ class Runner:
             "schema": RECORD_SCHEMA, "suite": self.suite.name, "run_id": run.id, "cell_id": cell.id,
             "strategy": cell.strategy, "strategy_name": cell.strategy_name, "task": cell.task,
             "task_name": cell.task_name, "model": cell.model, "seed": run.seed,
+            "variant": run.variant, "tuned_params": run.params,
             "params": cell.resolved(), "started_at": _now(), "status": "failed", "error": "",
         }
         try:
@@ -176,6 +178,8 @@ class Runner:
             record["status"] = "ok"
         except KeyboardInterrupt:
             raise
+        except StopTrial as exc:
+            record["status"], record["error"] = "pruned", str(exc)
         except Exception:  # noqa: BLE001 - a failing run is recorded and the grid goes on
             record["error"] = traceback.format_exc(limit=20)
         finally:

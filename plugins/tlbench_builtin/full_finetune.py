@@ -14,6 +14,7 @@ from pydantic import Field
 
 from tlbench import Fitted, HeadSpec, Job, Strategy, hookimpl
 from tlbench.engine.options import EngineOptions
+from tlbench.space import Float
 
 
 class FullFinetuneOptions(EngineOptions):
@@ -28,6 +29,9 @@ class FullFinetuneOptions(EngineOptions):
 class FullFinetune(Strategy):
     description = "all encoder weights and the head train"
     Options = FullFinetuneOptions
+    #: the usual BERT fine-tuning ranges (Devlin et al. 2019 tried 2e-5..5e-5; small models like more)
+    search_space = {"lr": Float(1e-5, 3e-4, log=True), "warmup_ratio": Float(0.0, 0.2),
+                    "weight_decay": Float(0.0, 0.1)}
     options: FullFinetuneOptions
 
     def problem(self, head: HeadSpec) -> str | None:

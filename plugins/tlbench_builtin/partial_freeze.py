@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import Field
 
 from tlbench import hookimpl
+from tlbench.space import Int
 from tlbench_builtin.full_finetune import FullFinetune, FullFinetuneOptions
 
 
@@ -37,6 +38,7 @@ def transformer_layers(backbone: Any) -> Any:
 class PartialFreeze(FullFinetune):
     description = "embeddings and the bottom k encoder layers frozen; the rest and the head train"
     Options = PartialFreezeOptions
+    search_space = {**FullFinetune.search_space, "frozen_layers": Int(1, 4)}
     options: PartialFreezeOptions
 
     def choose_trainable(self, model: Any) -> None:

@@ -49,6 +49,7 @@ from pydantic import Field, field_validator, model_validator
 
 from tlbench import Job, hookimpl
 from tlbench.errors import suggest, unknown_name_message
+from tlbench.space import Choice, Float
 from tlbench_builtin.full_finetune import FullFinetune, FullFinetuneOptions
 
 #: methods checked on a bare BERT encoder here, and the default peak learning rate of each.
@@ -246,6 +247,12 @@ def wrap_backbone(backbone: Any, config: Any, max_length: int | None = None) -> 
 class PeftStrategy(FullFinetune):
     description = "a PEFT method (adapter or prompts) on the frozen encoder; the head trains"
     Options = PeftOptions
+
+    @staticmethod
+    def search_space(options: PeftOptions) -> dict[str, Any]:
+        # methods' good learning rates differ by 100x (TESTED): search around the cell's own lr
+        return {"lr": Float(options.lr / 5, min(1.0, options.lr * 5), log=True),
+                "warmup_ratio": Float(0.0, 0.2)}
     options: Any
 
     def peft_config(self) -> Any:
@@ -263,6 +270,8 @@ class PeftStrategy(FullFinetune):
 class LoraStrategy(PeftStrategy):
     description = "LoRA (PEFT) on every linear layer of the frozen encoder; the head trains"
     Options = LoraOptions
+    search_space = {"lr": Float(1e-4, 3e-3, log=True), "r": Choice(4, 8, 16),
+                    "lora_dropout": Float(0.0, 0.2), "warmup_ratio": Float(0.0, 0.2)}
 
     def peft_config(self) -> Any:
         o = self.options

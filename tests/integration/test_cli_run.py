@@ -61,7 +61,7 @@ def trial_count(db: Path) -> int:
 def test_run_report_and_rerun_skips_finished(suite: Path, tmp_path: Path):
     out = invoke("run", str(suite), cwd=tmp_path)
     assert out.exit_code == 0, out.output
-    assert "4 runs; 0 already finished, 4 to do" in out.output
+    assert "2 cells × 2 seeds; no tuning (defaults only). 0 of 4 pieces of work already done" in out.output
     results = tmp_path / "results" / "tiny"
     records = read_jsonl(results / "runs.jsonl")
     assert {r["status"] for r in records} == {"ok"} and len(records) == 4
@@ -74,7 +74,8 @@ def test_run_report_and_rerun_skips_finished(suite: Path, tmp_path: Path):
     assert len(r["predictions"]["report"]) == 48
 
     again = invoke("run", str(suite), cwd=tmp_path)
-    assert "4 already finished, 0 to do" in again.output
+    assert "4 of 4 pieces of work already done" in again.output
+    assert "0 runs and trials by this worker" in again.output
     assert trial_count(results / "tlbench.db") == 4
 
     rep = invoke("report", str(suite), cwd=tmp_path)
@@ -93,19 +94,24 @@ def test_failing_run_is_recorded_and_grid_goes_on(suite: Path, tmp_path: Path, m
         m.setattr(FullFinetune, "fit", explode)
         out = invoke("run", str(suite), cwd=tmp_path)
     assert out.exit_code == 1
-    assert "simulated out of memory" in out.output and "2 finished, 2 failed" in out.output
+    assert "simulated out of memory" in out.output
+    assert "4 runs and trials by this worker, 2 failed" in out.output
+    assert "2 runs of the grid failed" in out.output
     invoke("report", str(suite), cwd=tmp_path)
     board = (tmp_path / "results" / "tiny" / "LEADERBOARD.md").read_text()
     assert "full_finetune × sst2 seed 0: `RuntimeError: simulated out of memory`" in board
 
-    retry = invoke("run", str(suite), cwd=tmp_path)  # failures are retried, successes are not
-    assert "2 already finished, 2 to do" in retry.output and retry.exit_code == 0
+    again = invoke("run", str(suite), cwd=tmp_path)  # failures stay failures ...
+    assert "0 runs and trials by this worker" in again.output and again.exit_code == 0
+    retry = invoke("run", "--retry-failed", str(suite), cwd=tmp_path)  # ... until asked; successes stay
+    assert "2 runs and trials by this worker, 0 failed" in retry.output and retry.exit_code == 0
     store = Store(f"sqlite:///{tmp_path}/results/tiny/tlbench.db", "tiny")
     assert len(store.records()) == 6 and len(store.finished()) == 4
 
 
 def test_kill_9_loses_nothing_and_redoes_nothing(suite: Path, tmp_path: Path):
     text = suite.read_text().replace("seeds = [0, 1]", "seeds = [0, 1, 2, 3]")
+    text = text.replace("seeds = [0, 1, 2, 3]", "seeds = [0, 1, 2, 3]\nheartbeat_seconds = 1")
     suite.write_text(text.replace("epochs = 1\n", "epochs = 15\n"))  # seconds per run: time to kill
     db = tmp_path / "results" / "tiny" / "tlbench.db"
     cmd = [sys.executable, "-m", "tlbench", "run", str(suite)]

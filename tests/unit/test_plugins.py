@@ -85,10 +85,10 @@ BUILTIN_STRATEGIES = {"full_finetune", "linear_probe", "partial_freeze", "peft",
 
 
 @pytest.mark.parametrize(("var", "value", "kept"), [
-    ("TLBENCH_LOAD_PLUGINS", "tlbench-fakes", {"fake_strategy"}),
+    ("TLBENCH_LOAD_PLUGINS", "tlbench-fakes", {"fake_strategy", "sleepy"}),
     ("TLBENCH_DISABLE_PLUGINS", "tlbench-fakes", BUILTIN_STRATEGIES),
     ("TLBENCH_DISABLE_PLUGINS", "full_finetune",
-     BUILTIN_STRATEGIES - {"full_finetune"} | {"fake_strategy"}),
+     BUILTIN_STRATEGIES - {"full_finetune"} | {"fake_strategy", "sleepy"}),
 ])
 def test_env_selects_distributions(monkeypatch, var, value, kept):
     with_entry_points(monkeypatch, FakeEntryPoint("fakes", fakes, "tlbench-fakes"))

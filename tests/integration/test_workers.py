@@ -1,0 +1,129 @@
+"""Several `tlbench run` worker processes on one suite and storage: the grid is shared, a worker
+killed with SIGKILL mid-run loses nothing, and nothing is done twice. Against the embedded SQLite
+default and a real PostgreSQL server, with the fake ``sleepy`` strategy (seconds, no training)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tlbench.config import load_suite
+from tlbench.grid import build_grid
+from tlbench.store import SPEC_ATTR, Store, _with_driver
+from tlbench.testing import tiny_bert
+from tlbench.tuning import Tuner
+
+ROOT = Path(__file__).resolve().parents[2]
+SUITE = """
+name = "w"
+models = ["{model}"]
+seeds = [0, 1]
+heartbeat_seconds = 1
+
+[tuning]
+budget = {{ trials = 3 }}
+pruner = "none"
+
+[tasks.small]
+task = "fake_task"
+rows = 20
+
+[tasks.large]
+task = "fake_task"
+rows = 30
+
+[strategies.sleepy]
+sleep = 0.3
+
+[strategies.sleepy_other]
+strategy = "sleepy"
+sleep = 0.3
+lr = 0.05
+"""
+
+
+def worker(suite: Path, cwd: Path, storage: str | None) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "tests.fake_cli", "run", str(suite)]
+    cmd += ["--storage", storage] if storage else []
+    return subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+
+
+def query(url: str, sql: str, **params: object) -> int:
+    engine = create_engine(_with_driver(url))
+    try:
+        with engine.connect() as con:
+            return int(con.execute(text(sql), params).scalar() or 0)
+    except Exception:  # noqa: BLE001 - tables not created yet
+        return 0
+    finally:
+        engine.dispose()
+
+
+def running_of(url: str, pid: int) -> int:
+    return query(url, "select count(*) from trials t join trial_user_attributes a on a.trial_id = t.trial_id "
+                      "where t.state = 'RUNNING' and a.key = 'worker' and a.value_json like :who",
+                 who=f'%:{pid}"')
+
+
+@pytest.fixture
+def suite(tmp_path: Path) -> Path:
+    path = tmp_path / "w.toml"
+    path.write_text(SUITE.format(model=tiny_bert(tmp_path / "tiny")))
+    return path
+
+
+def finish(proc: subprocess.Popen, timeout: float = 300) -> str:
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out
+    return out
+
+
+def exported(url: str, suite: Path, plugins) -> tuple[list, dict]:  # noqa: ANN001
+    """(sorted (run_id, report metrics) of the finished runs, per-cell tuning state) of a storage."""
+    s = load_suite(suite, plugins)
+    store = Store(url, s.name)
+    tuner = Tuner(store, s.tuning, s.seeds)
+    runs = sorted((r["run_id"], r["metrics"]["report"]) for r in store.records())
+    return runs, {c.id: tuner.state(c) for c in build_grid(s, plugins)}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_two_workers_one_killed_finish_the_grid_exactly_once(backend, suite, tmp_path, request, with_fakes):
+    url = (request.getfixturevalue("postgres_url") if backend == "postgres"
+           else f"sqlite:///{tmp_path}/results/w/tlbench.db")
+    storage = url if backend == "postgres" else None  # sqlite: the default under results/<suite>/
+    a, b = worker(suite, tmp_path, storage), worker(suite, tmp_path, storage)
+    deadline = time.time() + 240
+    complete = "select count(*) from trials where state = 'COMPLETE'"
+    while time.time() < deadline and not (query(url, complete) >= 6 and running_of(url, a.pid)):
+        assert a.poll() is None, a.communicate()[0]
+        time.sleep(0.1)
+    a.send_signal(signal.SIGKILL)  # mid-run: it holds a RUNNING trial
+    a.wait()
+    c = worker(suite, tmp_path, storage)  # a restarted worker joins the survivor
+    finish(b), finish(c)
+
+    runs, tuning = exported(url, suite, with_fakes)
+    ids = [r for r, _ in runs]
+    assert len(ids) == len(set(ids)) == 4 * 2 * 2  # 4 cells x (default, tuned) x 2 seeds, once each
+    for st in tuning.values():
+        assert st.counted == st.complete == 3 and st.done  # every cell got exactly its budget
+    stale = query(url, "select count(*) from trials t where t.state = 'FAIL' and not exists (select 1 "
+                       "from trial_user_attributes a where a.trial_id = t.trial_id and a.key in "
+                       "('record', 'error'))")
+    assert stale == 1, "the killed worker's trial was not failed by its heartbeat"
+
+    # the same suite run by one worker on a fresh storage gives the same records
+    single = f"sqlite:///{tmp_path}/single.db"
+    finish(worker(suite, tmp_path, single))
+    assert exported(single, suite, with_fakes)[0] == runs
+    # and the storage's per-run queue entries all carry their run spec
+    store = Store(url, "w")
+    assert all(SPEC_ATTR in t.user_attrs for t in store.study.get_trials())

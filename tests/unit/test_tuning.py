@@ -1,0 +1,270 @@
+"""Tuning and the shared queue, in one process, with the fake ``sleepy`` strategy (no training)."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from tlbench.config import load_suite
+from tlbench.errors import ConfigError
+from tlbench.grid import build_grid
+from tlbench.runner import Runner
+from tlbench.store import RECORD_ATTR, SPEC_ATTR, Store, safe_url
+from tlbench.testing import tiny_bert
+from tlbench.tuning import Tuner
+from tlbench.worker import Worker
+
+SUITE = """
+models = ["{model}"]
+seeds = [0, 1]
+heartbeat_seconds = 1
+
+[tuning]
+budget = {{ trials = {trials} }}
+pruner = "{pruner}"
+
+[tasks.fake_task]
+rows = 20
+
+[strategies.sleepy]
+{extra}
+"""
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_bert(tmp_path_factory.mktemp("tiny"))
+
+
+def make(tmp_path: Path, plugins, model: Path, *, trials: int = 4, pruner: str = "none",  # noqa: ANN001
+         extra: str = "", more: str = "") -> tuple:
+    path = tmp_path / "s.toml"
+    path.write_text(SUITE.format(model=model, trials=trials, pruner=pruner, extra=extra) + more)
+    suite = load_suite(path, plugins)
+    cells = build_grid(suite, plugins)
+    store = Store(f"sqlite:///{tmp_path}/db.sqlite", suite.name, heartbeat_seconds=1)
+    tuner = Tuner(store, suite.tuning, suite.seeds)
+    runner = Runner(suite, plugins, device="cpu", cache_dir=tmp_path / "cache")
+    return suite, cells, store, tuner, runner
+
+
+def worker(parts: tuple, **kw) -> Worker:  # noqa: ANN003
+    suite, cells, store, tuner, runner = parts
+    return Worker(suite, cells, store, runner.execute, tuner=tuner, poll_seconds=0.1, **kw)
+
+
+def test_budget_then_best_params_rerun_for_every_seed(tmp_path, with_fakes, model):
+    parts = make(tmp_path, with_fakes, model, trials=5)
+    suite, cells, store, tuner, _ = parts
+    worker(parts).run()
+    (cell,) = cells
+    st = tuner.state(cell)
+    assert st.counted == st.complete == 5 and st.done
+    best = max(tuner.trials(cell), key=lambda t: t.value)
+    records = store.records()
+    tuned = [r for r in records if r["variant"] == "tuned"]
+    default = [r for r in records if r["variant"] == "default"]
+    assert sorted(r["seed"] for r in tuned) == sorted(r["seed"] for r in default) == [0, 1]
+    assert all(r["tuned_params"] == best.params for r in tuned)
+    assert all(r["params"]["strategy"]["options"]["lr"] == best.params["lr"] for r in tuned)
+    assert all(r["params"]["strategy"]["options"]["lr"] == 1e-3 for r in default)
+    summary = tuned[0]["tuning"]
+    assert summary["trials"] == 5 and summary["best_trial"] == best.number
+    assert summary["select_spread"]["max"] == pytest.approx(best.value)
+    assert len(summary["select_scores"]) == 5
+    # trials keep their own records (cost, select metrics), without predictions
+    rec = best.user_attrs[RECORD_ATTR]
+    assert rec["variant"] == "trial" and "predictions" not in rec and rec["seed"] == 0
+    # a second worker finds nothing to do and redoes nothing
+    before = len(store.study.get_trials()), len(tuner.trials(cell))
+    worker(parts).run()
+    assert (len(store.study.get_trials()), len(tuner.trials(cell))) == before
+
+
+def test_the_report_uses_tuned_runs_and_keeps_defaults(tmp_path, with_fakes, model):
+    from tlbench.report import cells, variants
+
+    parts = make(tmp_path, with_fakes, model, trials=3)
+    worker(parts).run()
+    records = parts[2].records()
+    assert {r["variant"] for r in cells(records)[("sleepy", "fake_task")]} == {"tuned"}
+    assert len(variants(records)[("sleepy", "fake_task", "default")]) == 2
+
+
+def test_a_failing_trial_is_recorded_counted_and_retried_on_request(tmp_path, with_fakes, model):
+    parts = make(tmp_path, with_fakes, model, trials=4, extra="fail_above = 1e-3")
+    suite, cells, store, tuner, _ = parts
+    worker(parts).run()
+    (cell,) = cells
+    trials = tuner.trials(cell)
+    failed = [t for t in trials if t.state.name == "FAIL"]
+    assert failed and all("is above" in t.user_attrs["error"] for t in failed)
+    st = tuner.state(cell)
+    assert st.counted == 4 and st.failed == len(failed)
+    assert tuner.retry_failed(cell) == len(failed)
+    assert tuner.retry_failed(cell) == 0  # enqueued once
+    worker(parts).run()
+    assert len(tuner.trials(cell)) == 4 + len(failed)
+
+
+def test_pruner_stops_hopeless_trials(tmp_path, with_fakes, model):
+    parts = make(tmp_path, with_fakes, model, trials=12, pruner="median", extra="steps = 4")
+    worker(parts).run()
+    (cell,) = parts[1]
+    pruned = [t for t in parts[3].trials(cell) if t.state.name == "PRUNED"]
+    assert pruned, "no trial was pruned"
+    assert all(t.user_attrs[RECORD_ATTR]["status"] == "pruned" for t in pruned)
+    assert all(len(t.intermediate_values) < 4 for t in pruned)
+
+
+def test_a_surplus_trial_started_by_a_racing_worker_is_ignored(tmp_path, with_fakes, model):
+    parts = make(tmp_path, with_fakes, model, trials=2)
+    _, cells, store, tuner, runner = parts
+    (cell,) = cells
+    assert tuner.run_trial(cell, runner.execute)
+    study = tuner.study(cell)
+    optimize, other = study.optimize, []
+
+    def racing(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        other.append(study.ask())  # another worker starts the last trial after our budget check
+        return optimize(*args, **kwargs)
+
+    study.optimize = racing
+    tuner.run_trial(cell, runner.execute)  # this one started "at the same time": one too many
+    study.optimize = optimize
+    trials = tuner.trials(cell)
+    assert [t.user_attrs.get("surplus") for t in trials] == [None, None, True]
+    st = tuner.state(cell)
+    assert st.counted == 2 and st.live == 1 and st.exhausted and not st.done
+    study.tell(other[0], 0.5)
+    assert tuner.state(cell).done
+
+
+def test_a_dead_workers_run_is_retried_once_by_heartbeat(tmp_path, with_fakes, model):
+    parts = make(tmp_path, with_fakes, model, trials=1)
+    _, cells, store, tuner, runner = parts
+    w = worker(parts)
+    w.start()
+    # a worker takes a run, beats once and dies (no more heartbeats, never told)
+    dead = store.study.ask()
+    store.storage.record_heartbeat(dead._trial_id)
+    time.sleep(2.5)
+    w.run()
+    trials = store.study.get_trials()
+    dead_run = dead.user_attrs[SPEC_ATTR]["run_id"]
+    copies = [t for t in trials if t.user_attrs.get(SPEC_ATTR, {}).get("run_id") == dead_run]
+    assert [t.state.name for t in copies] == ["FAIL", "COMPLETE"]
+    assert len(store.finished()) == len({t.user_attrs[SPEC_ATTR]["run_id"] for t in trials}) == 4
+
+
+def test_an_interrupted_run_is_enqueued_again_by_the_next_worker(tmp_path, with_fakes, model):
+    parts = make(tmp_path, with_fakes, model, trials=1)
+    store = parts[2]
+    w = worker(parts)
+    w.start()
+    t = store.study.ask()
+    store.study.tell(t, state=__import__("optuna").trial.TrialState.FAIL)  # Ctrl-C inside optimize
+    worker(parts).run()
+    assert len(store.finished()) == 4
+
+
+def test_duplicate_enqueues_run_once(tmp_path, with_fakes, model):
+    parts = make(tmp_path, with_fakes, model, trials=1)
+    suite, cells, store, tuner, runner = parts
+    specs = [{"run_id": r.id, "cell_id": r.cell.id, "seed": r.seed, "variant": "default", "tag": "",
+              "params": {}} for r in cells[0].runs()]
+    for spec in specs:  # two workers enqueued the same runs at the same moment
+        store.study.enqueue_trial({}, user_attrs={SPEC_ATTR: spec})
+        store.study.enqueue_trial({}, user_attrs={SPEC_ATTR: spec})
+    worker(parts).run()
+    done = [t for t in store.study.get_trials() if t.state.name == "COMPLETE"]
+    ids = [t.user_attrs[SPEC_ATTR]["run_id"] for t in done]
+    assert len(ids) == len(set(ids)) == 4
+    assert sum(bool(t.user_attrs.get("skipped")) for t in store.study.get_trials()) == 2
+
+
+def test_search_space_errors_name_the_key(tmp_path, with_fakes, model):
+    def problems(space: str) -> str:
+        with pytest.raises(ConfigError) as exc:
+            make(tmp_path, with_fakes, model, more=f"\n[strategies.sleepy.search_space]\n{space}\n")
+        return str(exc.value)
+
+    assert "strategies.sleepy.search_space.lr: low <= high must hold, got low=0.001 high=1e-05" in problems(
+        "lr = { low = 1e-3, high = 1e-5 }")
+    assert "search_space.lrr: not an option of this strategy. Did you mean: lr?" in problems(
+        "lrr = { low = 1e-3, high = 1e-2 }")
+    assert "search_space.lr: the value 2.0 is refused" in problems("lr = { low = 1e-3, high = 2.0 }")
+    assert "search_space.steps: the value 0 is refused" in problems("steps = { choices = [0, 3] }")
+    assert "log range needs low > 0" in problems("sleep = { low = 0.0, high = 1.0, log = true }")
+
+
+def test_budget_must_be_trials_or_seconds(tmp_path, with_fakes, model):
+    path = tmp_path / "b.toml"
+    path.write_text(SUITE.format(model=model, trials=1, pruner="none", extra="").replace(
+        "{ trials = 1 }", "{ trials = 1, seconds = 5 }"))
+    with pytest.raises(ConfigError, match="give exactly one of trials or seconds"):
+        load_suite(path, with_fakes)
+
+
+def test_suite_narrows_widens_and_drops_dimensions(tmp_path, with_fakes, model):
+    from tlbench.space import Choice, Float
+
+    extra = ("\n[strategies.sleepy.search_space]\nlr = { low = 1e-3, high = 1e-2 }\n"
+             "steps = { choices = [2, 3] }\n")
+    _, cells, *_ = make(tmp_path, with_fakes, model, more=extra)
+    assert cells[0].space == {"lr": Float(1e-3, 1e-2), "steps": Choice(2, 3)}
+    _, cells, *_ = make(tmp_path, with_fakes, model, more="\n[strategies.sleepy.search_space]\nlr = false\n")
+    assert cells[0].space == {}
+
+
+def test_seconds_budget_stops_starting_trials(tmp_path, with_fakes, model):
+    parts = make(tmp_path, with_fakes, model, extra="sleep = 0.4")
+    suite = parts[0]
+    tuning = suite.tuning.model_copy(update={"budget": suite.tuning.budget.model_copy(
+        update={"trials": None, "seconds": 1.0})})
+    tuner = Tuner(parts[2], tuning, suite.seeds)
+    (cell,) = parts[1]
+    while tuner.run_trial(cell, parts[4].execute) is not None:
+        pass
+    st = tuner.state(cell)
+    assert 2 <= st.counted <= 4 and st.seconds >= 1.0
+
+
+def test_storage_urls_are_shown_without_password():
+    assert safe_url("postgresql://bob:s3cret@db.lan:5432/tl") == "postgresql://bob:***@db.lan:5432/tl"
+    assert "s3cret" not in safe_url("postgresql+psycopg2://bob:s3cret@db/tl")
+
+
+def test_cli_run_then_status_shows_coverage_and_who_is_running(tmp_path, model, monkeypatch):
+    from typer.testing import CliRunner
+
+    from tests import fakes
+    from tlbench import cli
+    from tlbench.cli import app
+    from tlbench.plugins import get_plugins
+
+    monkeypatch.setattr(cli.console, "width", 200)  # the table, not cut to a terminal's width
+
+    url = f"sqlite:///{tmp_path}/cli.db"
+    with get_plugins().temporarily(fakes, name="tlbench-fakes") as plugins:
+        path = tmp_path / "s.toml"
+        path.write_text(SUITE.format(model=model, trials=2, pruner="none", extra=""))
+        out = CliRunner().invoke(app, ["run", str(path), "--storage", url], catch_exceptions=False)
+        assert out.exit_code == 0, out.output
+        assert "tuning: 2 trials per cell, none pruner. 0 of 6 pieces of work already done" in out.output
+        assert "sleepy × fake_task trial 1 seed 0 [lr=" in out.output
+        assert "sleepy × fake_task tuned seed 1: report accuracy" in out.output
+        (cell,) = build_grid(load_suite(path, plugins), plugins)
+        store = Store(url, "s", heartbeat_seconds=1)
+        busy = store.study.ask()  # another worker, still running a run of this cell
+        busy.set_user_attr(SPEC_ATTR, {"run_id": "x", "cell_id": cell.id, "seed": 7, "variant": "default"})
+        busy.set_user_attr("worker", "gpu-7:4242")
+        store.storage.record_heartbeat(busy._trial_id)
+        status = CliRunner().invoke(app, ["status", str(path), "--storage", url], catch_exceptions=False)
+    assert status.exit_code == 0, status.output
+    row = next(line for line in status.output.splitlines() if "sleepy" in line)
+    assert re.search(r"gpu-7:4242 \([0-9] s ago\)", row) and row.count("2/2") == 3
+    assert "6 of 6 pieces of work done" in status.output

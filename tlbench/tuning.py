@@ -1,0 +1,205 @@
+"""Tuning: one Optuna study per cell on the selection split, under a budget matched across strategies.
+
+Each study has a seeded TPE sampler and (by default) a median pruner fed by the engine's
+evaluations on the selection split (``job.report``). A trial trains the cell with the sampled
+options and the suite's trial seed; its value is the task's primary metric on the selection split.
+
+The budget (``trials`` or wall-clock ``seconds`` per cell) counts every trial that spent compute:
+complete, pruned, failed with an error, running and waiting. Not counted: a trial whose worker
+died (Optuna's heartbeat fails it and re-enqueues its parameters, and the copy counts) and a
+*surplus* trial: when two workers start the last trial at the same moment, the later one (by trial
+number) sees the budget already spent, stops at once and is ignored. So every cell gets exactly
+its budget, whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from tlbench.config import Tuning
+from tlbench.errors import StopTrial
+from tlbench.grid import Cell, Run, stable_id
+from tlbench.space import Choice, Float, Int, Param
+from tlbench.store import RECORD_ATTR, RunFailed, Store, worker_id
+
+LIVE = (TrialState.RUNNING, TrialState.WAITING)
+
+
+@dataclass
+class TuneState:
+    """Where a cell's tuning stands (read from its study)."""
+
+    counted: int = 0  # trials charged to the budget
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    live: int = 0  # running or waiting
+    waiting: int = 0  # enqueued (retries): run even when the budget is otherwise spent
+    seconds: float = 0.0  # wall-clock seconds charged
+    exhausted: bool = False  # no new trial may start
+    best_params: dict[str, Any] | None = None
+    best_value: float | None = None
+    best_number: int | None = None
+    values: list[float] = field(default_factory=list)  # selection scores of complete trials
+
+    @property
+    def open(self) -> bool:
+        """A trial may start: budget left, or an enqueued retry waiting."""
+        return not self.exhausted or self.waiting > 0
+
+    @property
+    def done(self) -> bool:
+        return self.exhausted and self.live == 0
+
+    def summary(self) -> dict[str, Any]:
+        """What a tuned run's record keeps about its tuning (sensitivity: the spread of scores)."""
+        v = self.values
+        sd = statistics.stdev(v) if len(v) > 1 else 0.0
+        spread = {"min": min(v), "max": max(v), "sd": sd} if v else None
+        return {"trials": self.counted, "complete": self.complete, "pruned": self.pruned,
+                "failed": self.failed, "seconds": round(self.seconds, 3), "best_trial": self.best_number,
+                "best_select": self.best_value, "select_scores": v, "select_spread": spread}
+
+
+def suggest(trial: optuna.Trial, space: dict[str, Param]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for name, p in space.items():
+        if isinstance(p, Float):
+            params[name] = trial.suggest_float(name, p.low, p.high, log=p.log)
+        elif isinstance(p, Int):
+            params[name] = trial.suggest_int(name, p.low, p.high, step=p.step, log=p.log)
+        elif isinstance(p, Choice):
+            params[name] = trial.suggest_categorical(name, list(p.choices))
+    return params
+
+
+def _duration(t: optuna.trial.FrozenTrial) -> float:
+    if t.datetime_start is None:
+        return 0.0
+    from datetime import datetime
+
+    end = t.datetime_complete or datetime.now()
+    return max(0.0, (end - t.datetime_start).total_seconds())
+
+
+class Tuner:
+    def __init__(self, store: Store, tuning: Tuning, seeds: tuple[int, ...]):
+        self.store, self.tuning = store, tuning
+        self.trial_seed = tuning.trial_seed if tuning.trial_seed is not None else seeds[0]
+        self._studies: dict[str, optuna.Study] = {}
+
+    def study(self, cell: Cell) -> optuna.Study:
+        if cell.id not in self._studies:
+            key = cell.tuning_key(self.tuning)
+            seed = int(stable_id({"cell": cell.id, "seed": self.tuning.sampler_seed})[:8], 16)
+            pruner = (optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+                      if self.tuning.pruner == "median" else optuna.pruners.NopPruner())
+            study = self.store.study_named(f"tune:{cell.id}:{key}", sampler=optuna.samplers.TPESampler(
+                seed=seed, n_startup_trials=min(10, max(2, (self.tuning.budget.trials or 20) // 3))),
+                pruner=pruner)
+            study.set_user_attr("cell", {"id": cell.id, "strategy": cell.strategy, "task": cell.task,
+                                         "model": cell.model})
+            self._studies[cell.id] = study
+        return self._studies[cell.id]
+
+    def tunable(self, cell: Cell) -> bool:
+        return bool(cell.space)
+
+    def state(self, cell: Cell, before: int | None = None) -> TuneState:
+        """The cell's tuning state; with ``before``, counting only trials numbered below it."""
+        st = TuneState()
+        trials = self.study(cell).get_trials(deepcopy=False)
+        retried = {t.user_attrs.get("retry_of") for t in trials}
+        best: optuna.trial.FrozenTrial | None = None
+        for t in trials:
+            if before is not None and t.number >= before:
+                continue
+            if t.user_attrs.get("surplus") or t.number in retried:
+                continue
+            if t.state == TrialState.FAIL and "error" not in t.user_attrs:
+                continue  # its worker died: the heartbeat re-enqueued it
+            st.counted += 1
+            st.seconds += _duration(t)
+            if t.state in LIVE:
+                st.live += 1
+                st.waiting += t.state == TrialState.WAITING
+            elif t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value):
+                st.complete += 1
+                st.values.append(t.value)
+                if best is None or t.value > best.value:  # type: ignore[operator]
+                    best = t
+            elif t.state == TrialState.PRUNED:
+                st.pruned += 1
+            else:
+                st.failed += 1
+        budget = self.tuning.budget
+        st.exhausted = (not self.tunable(cell) or (budget.trials is not None and st.counted >= budget.trials)
+                        or (budget.seconds is not None and st.seconds >= budget.seconds))
+        if best is not None:
+            st.best_params, st.best_value, st.best_number = dict(best.params), best.value, best.number
+        return st
+
+    def run_trial(self, cell: Cell, execute: Callable[..., dict[str, Any]]) -> dict[str, Any] | None:
+        """Run one trial of ``cell`` (``execute(run, report) -> record``); None if the budget is spent."""
+        st = self.state(cell)
+        if st.exhausted and not st.waiting:
+            return None
+        study, outcome = self.study(cell), {}
+
+        def objective(trial: optuna.Trial) -> float:
+            if self.state(cell, before=trial.number).exhausted:
+                trial.set_user_attr("surplus", True)
+                raise optuna.TrialPruned()
+            trial.set_user_attr("worker", worker_id())
+            params = suggest(trial, cell.space)
+            run = Run(cell.with_params(params), self.trial_seed, "trial", str(trial.number), params)
+
+            def report(step: int, value: float) -> None:
+                trial.report(value, step)
+                if trial.should_prune():
+                    raise StopTrial(f"pruned at step {step} (selection score {value:.4g})")
+
+            started = time.perf_counter()
+            record = execute(run, report)
+            record.pop("predictions", None)  # a trial's predictions are not reported
+            record["tuning_seconds"] = time.perf_counter() - started
+            outcome["record"] = record
+            trial.set_user_attr(RECORD_ATTR, record)
+            if record["status"] == "pruned":
+                raise optuna.TrialPruned()
+            if record["status"] != "ok":
+                trial.set_user_attr("error", record["error"][-2000:])
+                raise RunFailed(record["error"].strip().splitlines()[-1] if record["error"] else "failed")
+            value = float(record["metrics"]["select"][record["primary_metric"]])
+            if not math.isfinite(value):
+                trial.set_user_attr("error", f"selection score is {value}")
+                raise RunFailed(f"selection score is {value}")
+            return value
+
+        study.optimize(objective, n_trials=1, catch=(RunFailed,), gc_after_trial=False)
+        return outcome.get("record", {})
+
+    def retry_failed(self, cell: Cell) -> int:
+        """Give the failed trials of ``cell`` another go with the same parameters (``--retry-failed``)."""
+        study, n = self.study(cell), 0
+        trials = study.get_trials(deepcopy=False)
+        retried = {t.user_attrs.get("retry_of") for t in trials}
+        for t in trials:
+            if t.state == TrialState.FAIL and "error" in t.user_attrs and t.number not in retried:
+                study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+                n += 1
+        return n
+
+    def fail_stale(self, cell: Cell) -> None:
+        self.store.fail_stale(self.study(cell))
+
+    def trials(self, cell: Cell) -> list[optuna.trial.FrozenTrial]:
+        return self.study(cell).get_trials(deepcopy=False)
