@@ -39,11 +39,11 @@ task = "fake_task"
 rows = 30
 
 [strategies.sleepy]
-sleep = 0.3
+sleep = 0.2
 
 [strategies.sleepy_other]
 strategy = "sleepy"
-sleep = 0.3
+sleep = 0.2
 lr = 0.05
 """
 

@@ -252,7 +252,8 @@ def test_cli_run_then_status_shows_coverage_and_who_is_running(tmp_path, model, 
     with get_plugins().temporarily(fakes, name="tlbench-fakes") as plugins:
         path = tmp_path / "s.toml"
         path.write_text(SUITE.format(model=model, trials=2, pruner="none", extra=""))
-        out = CliRunner().invoke(app, ["run", str(path), "--storage", url], catch_exceptions=False)
+        out = CliRunner().invoke(app, ["run", str(path), "--storage", url, "--results", str(tmp_path / "r")],
+                                 catch_exceptions=False)
         assert out.exit_code == 0, out.output
         assert "tuning: 2 trials per cell, none pruner. 0 of 6 pieces of work already done" in out.output
         assert "sleepy × fake_task trial 1 seed 0 [lr=" in out.output
