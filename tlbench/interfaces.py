@@ -131,6 +131,12 @@ class Task(ABC):
     #: metrics reported besides the primary one (the leaderboard's secondary columns)
     secondary_metrics: ClassVar[tuple[str, ...]] = ()
 
+    def item_stats(self, predictions: Any, split: Any) -> tuple[list[list[float]], str] | None:
+        """Per-item statistics of ``predictions`` and the reducer that turns them back into the
+        primary metric (``tlbench.stats.REDUCERS``: ``mean``, ``f1``, ``pearson``, ``mcc``), kept in
+        each record for the leaderboard's paired tests. None: this task offers no paired tests."""
+        return None
+
     def references(self, split: Any) -> list[Any]:
         return list(split["label"])
 

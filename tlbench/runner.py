@@ -212,6 +212,8 @@ class Runner:
                 preds = task.decode(outputs, job.encoded(role), data.splits[role])
                 metrics[role] = task.score(preds, data.splits[role])
                 predictions[role] = preds.tolist() if hasattr(preds, "tolist") else list(preds)
+                if role == "report":
+                    preds_report = preds
         with tempfile.TemporaryDirectory() as tmp:
             fitted.save(Path(tmp))
             stored = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file())
@@ -222,6 +224,7 @@ class Runner:
             "metrics": metrics,
             "curve": job.extra.get("curve", []),
             "predictions": {"report": predictions["report"]},
+            "items": _items(task, preds_report, data.splits["report"], metrics["report"]),
             "data": {
                 "label": data.label or cell.task,
                 "sizes": data.sizes(),
@@ -243,6 +246,22 @@ class Runner:
                 "data_dir": str(self.suite.data_dir) if self.suite.data_dir else "hub",
             },
         }
+
+
+def _items(task: Any, predictions: Any, split: Any, metrics: dict[str, float]) -> dict[str, Any] | None:
+    """The report split's per-item statistics (``Task.item_stats``), checked against the metric:
+    reduced, they must give the primary metric, else the paired tests would test something else."""
+    from tlbench.stats import reduce
+
+    out = task.item_stats(predictions, split)
+    if out is None:
+        return None
+    stats, how = out
+    again, want = float(reduce(stats, how)), float(metrics[task.primary_metric])
+    if not abs(again - want) <= 1e-6 * max(1.0, abs(want)):
+        return {"error": f"{type(task).__name__}.item_stats reduce to {again} with {how!r}, "
+                         f"not the {task.primary_metric} {want}: no paired tests for this run"}
+    return {"stats": stats, "reduce": how}
 
 
 def _dtype(device: str, precision: str) -> str:

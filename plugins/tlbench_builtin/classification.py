@@ -128,3 +128,17 @@ class TextTask(Task):
 
     def extra_metrics(self, predictions: np.ndarray, references: Sequence[int]) -> dict[str, float]:
         return {}
+
+    def item_stats(self, predictions: Any, split: Any) -> tuple[list[list[float]], str] | None:
+        refs = np.asarray(self.references(split), dtype=float)
+        pred = np.asarray(predictions, dtype=float)
+        reducers = {"accuracy": "mean", "pearson": "pearson", "matthews": "mcc", "f1": "f1"}
+        how = reducers.get(self.primary_metric)
+        if how == "mean":
+            return (pred == refs).astype(float)[:, None].tolist(), how
+        if how in ("pearson", "mcc"):
+            return np.stack([pred, refs], axis=1).tolist(), how
+        if how == "f1":  # binary F1 of the positive class: per item (tp, fp, fn)
+            p, g = pred == 1, refs == 1
+            return np.stack([p & g, p & ~g, ~p & g], axis=1).astype(float).tolist(), how
+        return None

@@ -279,6 +279,13 @@ class Squad(Task):
         script reports them, each question scored against its best-matching gold answer."""
         return evaluate(list(predictions), self.references(split))
 
+    def item_stats(self, predictions: Any, split: Any) -> tuple[list[list[float]], str] | None:
+        """Each question's F1 (percent, against its best gold answer): their mean is the F1."""
+        from tlbench_builtin.squad_metric import f1_score, metric_max_over_ground_truths
+
+        return [[100.0 * metric_max_over_ground_truths(f1_score, p, refs)]
+                for p, refs in zip(predictions, self.references(split), strict=True)], "mean"
+
 
 @hookimpl
 def register_tasks(register):  # noqa: ANN001, ANN201

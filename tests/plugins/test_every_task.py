@@ -12,6 +12,7 @@ import pytest
 
 from tlbench import ModelRef, get_plugins
 from tlbench.runner import prepare_job
+from tlbench.stats import reduce
 from tlbench.testing import tiny_bert
 
 SMALL = {"max_train_examples": 24, "max_eval_examples": 16, "select_examples": 16, "max_length": 48}
@@ -57,6 +58,10 @@ def test_strategy_runs_on_task(task_name: str, strategy: str, model: ModelRef, d
     assert all(math.isfinite(v) for v in metrics.values()), metrics
     predictions = task.decode(outputs, job.encoded("report"), data.splits["report"])
     assert len(predictions) == len(data.splits["report"])
+    # per-item statistics give back the primary metric exactly (what the paired tests resample)
+    stats, how = task.item_stats(predictions, data.splits["report"])
+    assert len(stats) == len(data.splits["report"])
+    assert reduce(stats, how) == pytest.approx(metrics[task.primary_metric], abs=1e-9)
 
     fitted.save(tmp_path / "saved")
     again = instance.load(job, tmp_path / "saved").predict("report")
