@@ -171,3 +171,31 @@ def test_ctrl_c_keeps_finished_runs_and_says_how_to_continue(suite: Path, tmp_pa
     assert "interrupted" in stderr and "Rerun the same command to continue" in stderr
     exported = read_jsonl(tmp_path / "results" / "tiny" / "runs.jsonl")
     assert len(exported) == _complete(db) >= 1
+
+
+def test_a_runs_model_is_released_when_it_ends(suite: Path, tmp_path: Path, monkeypatch):
+    """Nothing keeps a finished run's model alive (so its memory, on a GPU its cached blocks too, is
+    given back before the next run or trial)."""
+    import weakref
+
+    from tlbench.config import load_suite
+    from tlbench.grid import build_grid
+    from tlbench.plugins import get_plugins
+    from tlbench.runner import Runner
+    from tlbench_builtin.full_finetune import FullFinetune
+
+    models: list[weakref.ref] = []
+    fit = FullFinetune.fit
+
+    def watched(self, job):  # noqa: ANN001, ANN202
+        fitted = fit(self, job)
+        models.append(weakref.ref(fitted.module))
+        return fitted
+
+    monkeypatch.setattr(FullFinetune, "fit", watched)
+    plugins = get_plugins()
+    s = load_suite(suite, plugins)
+    cell = next(c for c in build_grid(s, plugins) if c.strategy == "full_finetune")
+    record = Runner(s, plugins, device="cpu", cache_dir=tmp_path / "cache").execute(cell.runs()[0])
+    assert record["status"] == "ok", record["error"]
+    assert models and models[0]() is None, "the trained model outlived its run"

@@ -108,7 +108,11 @@ def test_two_workers_one_killed_finish_the_grid_exactly_once(backend, suite, tmp
     a.send_signal(signal.SIGKILL)  # mid-run: it holds a RUNNING trial
     a.wait()
     c = worker(suite, tmp_path, storage)  # a restarted worker joins the survivor
-    finish(b), finish(c)
+    logs = finish(b) + finish(c)
+    if backend == "postgres":  # the URL's password is never shown or recorded
+        secret = ":" + str(__import__("sqlalchemy").engine.make_url(url).password) + "@"
+        assert "***@" in logs and secret not in logs
+        assert secret not in (tmp_path / "results" / "w" / "runs.jsonl").read_text()
 
     runs, tuning = exported(url, suite, with_fakes)
     ids = [r for r, _ in runs]
