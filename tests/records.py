@@ -6,8 +6,13 @@ from typing import Any
 
 
 def record(strategy: str = "full_finetune", task: str = "sst2", seed: int = 0, score: float = 0.8,
-           status: str = "ok", **cost: Any) -> dict[str, Any]:
+           status: str = "ok", items: list[float] | None = None, **cost: Any) -> dict[str, Any]:
+    """One run's record; ``items``: per-item correctness on the report split (``score`` is then
+    their mean), for the paired tests."""
+    if items is not None:
+        score = sum(items) / len(items)
     return {
+        "items": {"stats": [[x] for x in items], "reduce": "mean"} if items is not None else None,
         "schema": 1, "suite": "s", "run_id": f"{strategy}-{task}-s{seed}", "cell_id": f"{strategy}-{task}",
         "strategy": strategy, "strategy_name": strategy, "task": task, "task_name": task,
         "model": "m", "seed": seed, "status": status,

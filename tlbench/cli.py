@@ -289,8 +289,8 @@ def report(suite_path: SuiteArg, storage: Storage = None, results: Results = Non
     """Write results/<suite>/LEADERBOARD.md from the records (the database, else runs.jsonl)."""
     from tlbench.config import load_suite
     from tlbench.plugins import get_plugins
-    from tlbench.report import leaderboard
-    from tlbench.store import Store, export_jsonl, read_jsonl
+    from tlbench.report import write_report
+    from tlbench.store import Store, export_jsonl, read_jsonl, safe_url
 
     suite = load_suite(suite_path, get_plugins(strict=strict), check_data=False)
     results_dir, url = _where(suite, results, storage)
@@ -302,11 +302,11 @@ def report(suite_path: SuiteArg, storage: Storage = None, results: Results = Non
         raise TlbenchError(f"no records for {suite.name}: neither {url} nor {jsonl} exists; "
                            f"run `tlbench run {suite_path}` first")
     else:
-        records, source = Store(url, suite.name).records(), url
+        records, source = Store(url, suite.name).records(), safe_url(url)
         export_jsonl(records, jsonl)
-    out = results_dir / "LEADERBOARD.md"
-    out.write_text(leaderboard(records, suite.name), encoding="utf-8")
-    console.print(f"wrote [bold]{out}[/] from {len(records)} records ({source})")
+    written = write_report(records, suite.name, results_dir, baseline=suite.baseline)
+    also = ", ".join(p.name for p in written[1:]) or "nothing else"
+    console.print(f"wrote [bold]{written[0]}[/] (and {also}) from {len(records)} records ({source})")
 
 
 @app.command()

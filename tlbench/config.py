@@ -74,6 +74,7 @@ class RawSuite(_Raw):
                                    description="a run or trial with no heartbeat for twice this is retried")
     max_retries: int = Field(2, ge=0, le=100, description="retries of a run or trial whose worker died")
     tuning: Tuning | None = None
+    baseline: str | None = Field(None, description="strategy label the leaderboard compares with")
     tasks: dict[str, dict[str, Any]]
     strategies: dict[str, dict[str, Any]]
     overrides: list[RawOverride] = Field(default_factory=list)
@@ -118,6 +119,7 @@ class Suite(_Raw):
     tuning: Tuning | None = None
     heartbeat_seconds: int = 30
     max_retries: int = 2
+    baseline: str = "full_finetune"
 
 
 # -- error formatting ------------------------------------------------------------------------
@@ -220,6 +222,11 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
         dupes = sorted({str(x) for x in items if items.count(x) > 1})
         if dupes:
             problems.append(f"{key}: {', '.join(dupes)} listed more than once")
+    if raw.baseline is not None and raw.baseline not in raw.strategies:
+        close = suggest(raw.baseline, list(raw.strategies))
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        problems.append(f"baseline: {raw.baseline!r} is not a strategy of this suite.{hint} "
+                        f"Strategies: {', '.join(raw.strategies)}.")
     for i, model in enumerate(raw.models):
         if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().is_dir():
             problems.append(f"models[{i}]: local model directory {model!r} not found "
@@ -274,6 +281,7 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
         tasks=tuple(t for t in tasks if t), strategies=tuple(s for s in strategies if s),
         overrides=tuple(overrides), data_dir=data_dir, storage=raw.storage, tuning=raw.tuning,
         heartbeat_seconds=raw.heartbeat_seconds, max_retries=raw.max_retries,
+        baseline=raw.baseline or "full_finetune",
     )
     problems = _incompatible(suite, plugins) + _bad_spaces(suite, plugins)
     if problems:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,61 +66,171 @@ def cells(records: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str,
     return out
 
 
-def leaderboard(records: list[dict[str, Any]], suite: str) -> str:
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _interval(entry: dict[str, Any]) -> str:
+    low, high = entry["ci95_t"]
+    if entry["n"] < 2 or not np.isfinite(low):
+        return f"{_fmt(entry['mean'])} (n={entry['n']})"
+    return f"{_fmt(entry['mean'])} ± {_fmt((high - low) / 2)} (n={entry['n']})"
+
+
+def _bold_best(cells: list[str], values: list[float | None], higher: bool) -> list[str]:
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    if len(finite) < 2:
+        return cells
+    best = max(finite) if higher else min(finite)
+    return [f"**{c}**" if v is not None and np.isfinite(v) and v == best else c
+            for c, v in zip(cells, values, strict=True)]
+
+
+def leaderboard(records: list[dict[str, Any]], suite: str, *, baseline: str = "full_finetune",
+                analysis: dict[str, Any] | None = None) -> str:
+    from tlbench.analysis import analyse
+
     runs = latest(records)
     if not runs:
         return f"# {suite}: leaderboard\n\nNo records yet: run `tlbench run` first.\n"
-    strategies = _ordered(r["strategy"] for r in runs)
-    tasks = _ordered(r["task"] for r in runs)
-    by_cell = cells(records)
-    primary = {t: next((r["primary_metric"] for r in runs if r["task"] == t and r.get("primary_metric")),
-                       "score") for t in tasks}
-    label = {t: next((r["data"].get("label", t) for r in runs if r["task"] == t and r["status"] == "ok"), t)
-             for t in tasks}
-
-    def score(s: str, t: str) -> str:
-        rs = by_cell.get((s, t), [])
-        return mean_sd([r["metrics"]["report"][primary[t]] for r in rs])
-
-    def cost(s: str, key: str) -> float:
-        vals = [r["cost"][key] for t in tasks for r in by_cell.get((s, t), [])]
-        return float(np.mean(vals)) if vals else float("nan")
-
+    a = analysis or analyse(records, baseline=baseline)
+    tasks = list(a["tasks"])
+    ranks = a["mean_rank"]
+    order = sorted(a["strategies"], key=lambda s: (ranks.get(s) is None, ranks.get(s) or 0.0))
     lines = [f"# {suite}: leaderboard", "",
-             "Reported score: mean ± sample sd over seeds (n = seeds) on each task's report split, "
-             "which is never used for choosing. Costs are means over the strategy's runs.", ""]
-    head = ["strategy", *[f"{label[t]} ({primary[t]})" for t in tasks], "trainable params",
-            "stored / task", "train time / run", "peak memory", "eval ex/s"]
-    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for s in strategies:
-        if not any(by_cell.get((s, t)) for t in tasks):
-            continue
-        trainable, share = cost(s, "trainable_params"), cost(s, "trainable_share")
-        row = [s, *[score(s, t) for t in tasks],
-               f"{human_count(trainable)} ({share:.1%})", human_bytes(cost(s, "stored_bytes")),
-               human_seconds(cost(s, "train_seconds")), human_bytes(cost(s, "peak_memory_bytes")),
-               f"{cost(s, 'eval_examples_per_second'):,.0f}"]
-        lines.append("| " + " | ".join(row) + " |")
-
-    lines += ["", "## Data", "", "| task | train rows | select rows (carved from train) | report rows "
-              "| report split | truncated (report) |", "|---|---|---|---|---|---|"]
+             "Scores are on each task's report split, never used for choosing: mean ± half the 95% "
+             "t-interval over seeds (n seeds; the bootstrap interval and every seed's value are in "
+             "leaderboard.json). A strategy's reported runs are its tuned ones where the suite tunes, "
+             f"else its defaults. Δ compares with `{a['baseline']}` on the same items and seeds: a "
+             f"paired bootstrap over items ({a['n_resamples']} resamples, seeds averaged), Holm-corrected "
+             "across a task's comparisons; **tie** when the 95% interval contains zero. Mean rank: 1 is "
+             "best, over tasks, only for strategies with every task. Best per column in bold.", ""]
+    head = ["strategy", *[f"{a['tasks'][t]['label']} ({a['tasks'][t]['primary_metric']})" for t in tasks],
+            "mean rank", "coverage"]
+    lines += ["## Summary", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    columns: list[list[str]] = []
     for t in tasks:
-        r = next((x for x in runs if x["task"] == t and x["status"] == "ok"), None)
-        if r is None:
-            continue
-        sizes, trunc = r["data"]["sizes"], r["data"]["truncated_share"].get("report")
-        lines.append(f"| {label[t]} | {sizes['train']:,} | {sizes['select']:,} | {sizes['report']:,} | "
-                     f"{r['data']['sources']['report']['location'].rsplit('/', 1)[-1]} | "
-                     f"{'–' if trunc is None else f'{trunc:.1%}'} |")
-
-    failed = [r for r in runs if r["status"] != "ok"]
-    if failed:
+        entries = [a["tasks"][t]["strategies"].get(s) for s in order]
+        cells = [_interval(e) if e else "missing" for e in entries]
+        columns.append(_bold_best(cells, [e["mean"] if e else None for e in entries], higher=True))
+    rank_cells = _bold_best([_fmt(ranks.get(s), 2) for s in order], [ranks.get(s) for s in order], False)
+    for i, s in enumerate(order):
+        cov = a["coverage"][s]
+        lines.append("| " + " | ".join([s, *[col[i] for col in columns], rank_cells[i],
+                                        f"{cov['tasks']}/{cov['of']}"]) + " |")
+    for t in tasks:
+        lines += ["", *_task_section(a["tasks"][t], t, order, a["baseline"])]
+    problems = [*[(c, "failed") for c in a["failed"]], *[(c, "missing") for c in a["missing"]]]
+    if problems:
+        lines += ["", "## Failed and missing cells", ""]
+        for c, kind in problems:
+            why = f": `{'; '.join(c['errors'])}`" if c["errors"] else ""
+            lines.append(f"- {c['strategy']} × {c['task']}: {kind}{why}")
+    failed_runs = [r for r in runs if r["status"] != "ok"]
+    if failed_runs:
         lines += ["", "## Failed runs", ""]
-        for r in failed:
+        for r in failed_runs:
             last = r["error"].strip().splitlines()[-1] if r["error"] else "unknown error"
-            lines.append(f"- {r['strategy']} × {r['task']} seed {r['seed']}: `{last}`")
+            lines.append(f"- {r['strategy']} × {r['task']} seed {r['seed']}"
+                         f"{' (' + r['variant'] + ')' if r.get('variant') not in (None, 'default') else ''}"
+                         f": `{last}`")
     lines += ["", _provenance(runs)]
     return "\n".join(lines) + "\n"
+
+
+def _task_section(e: dict[str, Any], task: str, order: list[str], baseline: str) -> list[str]:
+    sizes = e["sizes"]
+    trunc = e["truncated_share"]
+    lines = [f"## {e['label']}", "",
+             f"{e['primary_metric']} on {sizes.get('report', '?'):,} report items "
+             f"({e['report_split'].rsplit('/', 1)[-1] or 'Hub'}); {sizes.get('train', '?'):,} training and "
+             f"{sizes.get('select', '?'):,} selection rows; "
+             f"{'–' if trunc is None else f'{trunc:.1%}'} of report items truncated.", ""]
+    present = [s for s in order if s in e["strategies"]]
+    secondary = sorted({k for s in present for k in e["strategies"][s]["secondary"]})[:4]
+    head = ["strategy", e["primary_metric"], *secondary, f"Δ vs {baseline} (95% CI)", "verdict (Holm p)",
+            "default → reported", "sensitivity (select sd, trials)", "trainable (share)", "stored / task",
+            "train time", "peak memory", "eval ex/s"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows: list[list[str]] = []
+    numbers: list[list[float | None]] = []
+    for s in present:
+        x, c, cost = e["strategies"][s], e["comparisons"].get(s), e["strategies"][s]["cost"]
+        if c:
+            delta = f"{c['delta']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}]"
+            verdict = f"{c['verdict']} (p={c['p_holm']:.3g})"
+            if c.get("mcnemar_p") is not None:
+                verdict += f"; McNemar p={c['mcnemar_p']:.3g}"
+        else:
+            delta, verdict = ("baseline", "") if s == baseline else ("–", "no paired data")
+        spread = (x["tuning"] or {}).get("select_spread")
+        sens = f"{spread['sd']:.3f} ({x['tuning']['trials']})" if spread else "–"
+        tuned = (f"{_fmt(x['default_mean'])} → {_fmt(x['mean'])}" if x["variant"] == "tuned"
+                 else "defaults")
+        share = cost.get("trainable_share")
+        rows.append([s, _interval(x), *[_fmt(x["secondary"].get(k)) for k in secondary], delta, verdict,
+                     tuned, sens, f"{human_count(cost['trainable_params'] or 0)} ({(share or 0):.1%})",
+                     human_bytes(cost["stored_bytes"] or 0), human_seconds(cost["train_seconds"] or 0),
+                     human_bytes(cost["peak_memory_bytes"] or 0),
+                     f"{(cost['eval_examples_per_second'] or 0):,.0f}"])
+        numbers.append([x["mean"], cost["trainable_params"], cost["stored_bytes"], cost["train_seconds"],
+                        cost["peak_memory_bytes"], cost["eval_examples_per_second"]])
+    # bold the best score (highest) and costs (lowest; eval speed highest)
+    for col, idx, higher in ((1, 0, True), (len(head) - 5, 1, False), (len(head) - 4, 2, False),
+                             (len(head) - 3, 3, False), (len(head) - 2, 4, False), (len(head) - 1, 5, True)):
+        bolded = _bold_best([r[col] for r in rows], [n[idx] for n in numbers], higher)
+        for r, b in zip(rows, bolded, strict=True):
+            r[col] = b
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    wins = e.get("win_probability") or {}
+    if len(wins) > 1:
+        names = [s for s in present if s in wins]
+        lines += ["", "Win probability (share of bootstrap samples where the row beats the column):", "",
+                  "| | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
+        for r in names:
+            cells = ["–" if c == r else f"{wins[r][c]:.2f}" for c in names]
+            lines.append(f"| {r} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def write_report(records: list[dict[str, Any]], suite: str, out_dir: Path, *,
+                 baseline: str = "full_finetune") -> list[Path]:
+    """LEADERBOARD.md, leaderboard.json (every number, per-seed values included) and
+    leaderboard.csv (one row per strategy and task) under ``out_dir``."""
+    import csv
+    import json
+
+    from tlbench.analysis import analyse
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    a = analyse(records, baseline=baseline) if latest(records) else None
+    md = out_dir / "LEADERBOARD.md"
+    md.write_text(leaderboard(records, suite, baseline=baseline, analysis=a), encoding="utf-8")
+    written = [md]
+    if a is None:
+        return written
+    js = out_dir / "leaderboard.json"
+    js.write_text(json.dumps(a, indent=1, default=float), encoding="utf-8")
+    rows = []
+    for t, e in a["tasks"].items():
+        for s, x in e["strategies"].items():
+            c = e["comparisons"].get(s, {})
+            rows.append({"task": t, "strategy": s, "metric": e["primary_metric"], "variant": x["variant"],
+                         "n": x["n"], "mean": x["mean"], "sd": x["sd"],
+                         "ci95_t_low": x["ci95_t"][0], "ci95_t_high": x["ci95_t"][1],
+                         "ci95_boot_low": x["ci95_bootstrap"][0], "ci95_boot_high": x["ci95_bootstrap"][1],
+                         "default_mean": x["default_mean"], "delta": c.get("delta"),
+                         "delta_low": (c.get("ci95") or [None, None])[0],
+                         "delta_high": (c.get("ci95") or [None, None])[1],
+                         "p_holm": c.get("p_holm"), "verdict": c.get("verdict"),
+                         "mean_rank": a["mean_rank"].get(s),
+                         **{f"cost_{k}": v for k, v in x["cost"].items()}})
+    path = out_dir / "leaderboard.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["task"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return [md, js, path]
 
 
 def _provenance(runs: list[dict[str, Any]]) -> str:

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import csv
+import json
+
+import numpy as np
 import pytest
+from scipy import stats as st
 
 from tests.records import record
-from tlbench.report import human_bytes, human_count, human_seconds, leaderboard
+from tlbench.report import human_bytes, human_count, human_seconds, leaderboard, write_report
+
+
+def row_of(md: str, strategy: str, after: str = "") -> str:
+    lines = md.split(after, 1)[-1].splitlines()
+    return next(line for line in lines if line.startswith((f"| {strategy} ", f"| **{strategy}")))
 
 
 def test_human_numbers():
@@ -15,30 +25,70 @@ def test_human_numbers():
     assert human_seconds(7322) == "2 h 2 min"
 
 
-def test_mean_sd_n_per_cell_and_cost_columns():
+def test_t_interval_per_cell_and_cost_columns():
     records = [record(seed=s, score=v) for s, v in enumerate([0.80, 0.82, 0.84])]
     records += [record("linear_probe", seed=s, score=0.7, trainable_params=770, trainable_share=770 / 22.7e6,
                        stored_bytes=3_200) for s in range(2)]
     md = leaderboard(records, "glue_small")
-    row = next(line for line in md.splitlines() if line.startswith("| full_finetune"))
-    assert "0.820 ± 0.020 (n=3)" in row and "22.7M (100.0%)" in row and "90.0 MB" in row
-    assert "1 min 15 s" in row and "1.5 GB" in row
-    probe = next(line for line in md.splitlines() if line.startswith("| linear_probe"))
-    assert "0.700 ± 0.000 (n=2)" in probe and "770 (0.0%)" in probe and "3.2 kB" in probe
-    assert "| sst2 | 2,000 | 500 | 872 | validation.jsonl.gz | 0.0% |" in md
+    half = st.t.ppf(0.975, 2) * 0.02 / np.sqrt(3)
+    summary = row_of(md, "full_finetune", "## Summary")
+    assert f"**0.820 ± {half:.3f} (n=3)**" in summary and "| 3/3 |" not in summary
+    task = row_of(md, "full_finetune", "## sst2")
+    assert "22.7M (100.0%)" in task and "90.0 MB" in task and "1 min 15 s" in task and "1.5 GB" in task
+    probe = row_of(md, "linear_probe", "## sst2")
+    assert "0.700 ± 0.000 (n=2)" in probe and "**770 (0.0%)**" in probe
+    assert "**3.2 kB**" in probe
+    assert "872 report items (validation.jsonl.gz); 2,000 training and 500 selection rows" in md
     assert "## Provenance" in md and "torch 2.13.0" in md
+
+
+def test_paired_delta_and_verdicts_against_the_baseline():
+    base = [1.0] * 500 + [0.0] * 500
+    better = [1.0] * 600 + [0.0] * 400  # right wherever the baseline is, and on 100 items more
+    records = [record(seed=s, items=base) for s in range(3)]
+    records += [record("lora", seed=s, items=better) for s in range(3)]
+    records += [record("linear_probe", seed=s, items=base) for s in range(3)]
+    md = leaderboard(records, "s")
+    lora, probe = row_of(md, "lora", "## sst2"), row_of(md, "linear_probe", "## sst2")
+    assert "+0.100 [+0.08" in lora and "better (p=" in lora and "McNemar p=" in lora
+    assert "+0.000 [+0.000, +0.000]" in probe and "tie (p=1)" in probe
+    assert "baseline" in row_of(md, "full_finetune", "## sst2")
+    assert "Win probability" in md
+
+
+def test_ranks_need_every_task_and_missing_cells_are_named():
+    records = [record(task=t, seed=s, score=0.8) for t in ("sst2", "imdb") for s in range(2)]
+    records += [record("lora", task="sst2", seed=s, score=0.9) for s in range(2)]
+    md = leaderboard(records, "s")
+    assert row_of(md, "lora", "## Summary").endswith("| – | 1/2 |")
+    assert "missing" in row_of(md, "lora", "## Summary")
+    assert row_of(md, "full_finetune", "## Summary").endswith("| 1.50 | 2/2 |")
+    assert "- lora × imdb: missing" in md
 
 
 def test_failures_are_listed_not_averaged():
     records = [record(seed=0, score=0.9), record(seed=1, status="failed")]
     md = leaderboard(records, "s")
-    assert "0.900 ± 0.000 (n=1)" in md
+    assert "0.900 (n=1)" in md
     assert "full_finetune × sst2 seed 1: `RuntimeError: out of memory`" in md
+    failed_cell = leaderboard([record(), record("lora", status="failed")], "s")
+    assert "- lora × sst2: failed: `RuntimeError: out of memory`" in failed_cell
 
 
 def test_a_failure_later_fixed_is_not_listed():
     md = leaderboard([record(seed=1, status="failed"), record(seed=1, score=0.5)], "s")
     assert "Failed runs" not in md and "(n=1)" in md
+
+
+def test_json_and_csv_hold_every_number(tmp_path):
+    records = [record(seed=s, score=v) for s, v in enumerate([0.80, 0.82, 0.84])]
+    paths = write_report(records, "s", tmp_path)
+    assert [p.name for p in paths] == ["LEADERBOARD.md", "leaderboard.json", "leaderboard.csv"]
+    data = json.loads((tmp_path / "leaderboard.json").read_text())
+    cell = data["tasks"]["sst2"]["strategies"]["full_finetune"]
+    assert cell["values"] == [0.80, 0.82, 0.84] and cell["n"] == 3 and len(cell["ci95_bootstrap"]) == 2
+    rows = list(csv.DictReader(open(tmp_path / "leaderboard.csv")))
+    assert rows[0]["strategy"] == "full_finetune" and float(rows[0]["mean"]) == pytest.approx(0.82)
 
 
 @pytest.mark.parametrize("records", [[], [record(status="failed")]])
