@@ -87,7 +87,7 @@ def _bold_best(cells: list[str], values: list[float | None], higher: bool) -> li
 
 
 def leaderboard(records: list[dict[str, Any]], suite: str, *, baseline: str = "full_finetune",
-                analysis: dict[str, Any] | None = None) -> str:
+                analysis: dict[str, Any] | None = None, figures: dict[str, list[str]] | None = None) -> str:
     from tlbench.analysis import analyse
 
     runs = latest(records)
@@ -120,6 +120,7 @@ def leaderboard(records: list[dict[str, Any]], suite: str, *, baseline: str = "f
                                         f"{cov['tasks']}/{cov['of']}"]) + " |")
     for t in tasks:
         lines += ["", *_task_section(a["tasks"][t], t, order, a["baseline"])]
+        lines += [f"![{Path(f).stem}]({f})" for f in (figures or {}).get(t, [])]
     problems = [*[(c, "failed") for c in a["failed"]], *[(c, "missing") for c in a["missing"]]]
     if problems:
         lines += ["", "## Failed and missing cells", ""]
@@ -209,6 +210,12 @@ def write_report(records: list[dict[str, Any]], suite: str, out_dir: Path, *,
     written = [md]
     if a is None:
         return written
+    from tlbench.plots import draw
+
+    figures = draw(a, out_dir / "plots")
+    md.write_text(leaderboard(records, suite, baseline=baseline, analysis=a, figures={
+        t: [p.relative_to(out_dir).as_posix() for p in ps] for t, ps in figures.items()}), encoding="utf-8")
+    written += [p for ps in figures.values() for p in ps]
     js = out_dir / "leaderboard.json"
     js.write_text(json.dumps(a, indent=1, default=float), encoding="utf-8")
     rows = []
@@ -230,7 +237,7 @@ def write_report(records: list[dict[str, Any]], suite: str, out_dir: Path, *,
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["task"])
         writer.writeheader()
         writer.writerows(rows)
-    return [md, js, path]
+    return [md, js, path, *written[1:]]
 
 
 def _provenance(runs: list[dict[str, Any]]) -> str:

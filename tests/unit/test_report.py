@@ -83,7 +83,9 @@ def test_a_failure_later_fixed_is_not_listed():
 def test_json_and_csv_hold_every_number(tmp_path):
     records = [record(seed=s, score=v) for s, v in enumerate([0.80, 0.82, 0.84])]
     paths = write_report(records, "s", tmp_path)
-    assert [p.name for p in paths] == ["LEADERBOARD.md", "leaderboard.json", "leaderboard.csv"]
+    assert [p.name for p in paths][:3] == ["LEADERBOARD.md", "leaderboard.json", "leaderboard.csv"]
+    assert {p.name for p in paths[3:]} == {"pareto_sst2.png", "seeds_sst2.png"}
+    assert "![pareto_sst2](plots/pareto_sst2.png)" in (tmp_path / "LEADERBOARD.md").read_text()
     data = json.loads((tmp_path / "leaderboard.json").read_text())
     cell = data["tasks"]["sst2"]["strategies"]["full_finetune"]
     assert cell["values"] == [0.80, 0.82, 0.84] and cell["n"] == 3 and len(cell["ci95_bootstrap"]) == 2
@@ -95,3 +97,11 @@ def test_json_and_csv_hold_every_number(tmp_path):
 def test_empty_or_all_failed(records):
     md = leaderboard(records, "s")
     assert md.startswith("# s: leaderboard")
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    from tlbench.plots import pareto_front
+
+    points = [(10.0, 0.9), (1.0, 0.7), (5.0, 0.6), (10.0, 0.8), (0.5, 0.7)]
+    # (5, 0.6) is beaten by (1, 0.7); (10, 0.8) by (10, 0.9); (1, 0.7) by (0.5, 0.7)
+    assert pareto_front(points) == [0, 4]
