@@ -80,6 +80,35 @@ def validate(suite_path: SuiteArg, strict: Strict = False) -> None:
     console.print(f"[green]ok[/]: {suite.path} is valid; data: {suite.data_dir or 'Hugging Face Hub'}")
 
 
+@app.command()
+@_user_errors
+def verify(suite_path: SuiteArg, cell: Annotated[str, typer.Option(help="cell id (a unique prefix will do)")],
+           seed: Annotated[int | None, typer.Option(help="which seed [default: the first stored]")] = None,
+           storage: Storage = None, results: Results = None,
+           device: Annotated[str, typer.Option(help="auto, cpu, cuda, ...")] = "auto",
+           strict: Strict = False) -> None:
+    """Rerun one cell's seed and say whether the new score falls inside the stored 95% interval."""
+    from tlbench.runner import Runner
+    from tlbench.store import read_jsonl
+    from tlbench.verify import find_cell
+    from tlbench.verify import verify as check
+
+    plugins, suite, cells = _load(suite_path, strict)
+    results_dir, url = _where(suite, results, storage)
+    jsonl = results_dir / "runs.jsonl"
+    db_missing = url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists()
+    records = read_jsonl(jsonl) if db_missing and jsonl.exists() else _open(suite, url)[0].records()
+    target = find_cell(cells, cell)
+    v = check(target, records, Runner(suite, plugins, device=device).execute, seed)
+    where = (f"the stored 95% interval [{v.low:.4f}, {v.high:.4f}] over {v.n} seeds" if v.n > 1
+             else "the stored score (one seed: no interval)")
+    console.print(f"{target.strategy} × {target.task} ({v.variant}) seed {v.seed}: {v.metric} stored "
+                  f"{v.stored:.4f}, now {v.now:.4f} (difference {v.now - v.stored:+.4f}); "
+                  + ("[green]inside[/] " if v.inside else "[red]outside[/] ") + where)
+    if not v.inside:
+        raise typer.Exit(1)
+
+
 class RichProgress:
     """The engine's progress sink, drawn with rich (one transient bar per training or extraction)."""
 

@@ -6,6 +6,7 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tlbench.config import load_suite
@@ -269,3 +270,33 @@ def test_cli_run_then_status_shows_coverage_and_who_is_running(tmp_path, model, 
     row = next(line for line in status.output.splitlines() if "sleepy" in line)
     assert re.search(r"gpu-7:4242 \([0-9] s ago\)", row) and row.count("2/2") == 3
     assert "6 of 6 pieces of work done" in status.output
+
+
+def test_verify_reruns_a_tuned_seed_inside_the_stored_interval(tmp_path, model, monkeypatch):
+    from typer.testing import CliRunner
+
+    from tests import fakes
+    from tlbench import cli
+    from tlbench.plugins import get_plugins
+
+    monkeypatch.setattr(cli.console, "width", 300)
+    url = f"sqlite:///{tmp_path}/v.db"
+    with get_plugins().temporarily(fakes, name="tlbench-fakes") as plugins:
+        path = tmp_path / "s.toml"
+        path.write_text(SUITE.format(model=model, trials=2, pruner="none", extra="").replace(
+            "seeds = [0, 1]", "seeds = [0, 1, 2, 3]"))  # stored scores 0.5, 0.6, 0.7, 0.8
+        args = ["--storage", url, "--results", str(tmp_path / "r")]
+        assert CliRunner().invoke(cli.app, ["run", str(path), *args]).exit_code == 0
+        (cell,) = build_grid(load_suite(path, plugins), plugins)
+        out = CliRunner().invoke(cli.app, ["verify", str(path), "--cell", cell.id[:6], "--seed", "1", *args],
+                                 catch_exceptions=False)
+        assert out.exit_code == 0, out.output
+        assert "sleepy × fake_task (tuned) seed 1: accuracy stored 0.6000, now 0.6000" in out.output
+        assert "inside the stored 95% interval" in out.output
+        # a rerun that comes out different (every item wrong) is reported, with exit status 1
+        monkeypatch.setattr(fakes.SleepyFitted, "predict", lambda self, role: np.eye(2, dtype=np.float32)[
+            1 - np.asarray(self.job.data.splits[role]["label"], dtype=int)])
+        off = CliRunner().invoke(cli.app, ["verify", str(path), "--cell", cell.id, *args])
+        assert off.exit_code == 1 and "outside" in off.output
+        bad = CliRunner().invoke(cli.app, ["verify", str(path), "--cell", "zzz", *args])
+        assert bad.exit_code == 2 and "no cell with an id starting 'zzz'" in bad.output
