@@ -10,7 +10,7 @@ from importlib import metadata
 from tlbench.config import Component, Suite, load_suite
 from tlbench.errors import ConfigError, DataError, PluginError, TlbenchError, UnknownNameError
 from tlbench.grid import Cell, Run, build_grid, build_runs
-from tlbench.hookspecs import hookimpl, hookspec
+from tlbench.hookspecs import Register, hookimpl, hookspec
 from tlbench.interfaces import (
     ROLES,
     DataSource,
@@ -36,7 +36,7 @@ except metadata.PackageNotFoundError:  # running from a source tree that is not 
 
 __all__ = [
     "ROLES", "Cell", "Component", "ConfigError", "DataError", "DataSource", "Entry", "Fitted",
-    "HeadSpec", "Job", "ModelRef", "Options", "PluginError", "Plugins", "Registry", "Role", "Run",
+    "HeadSpec", "Job", "ModelRef", "Options", "PluginError", "Plugins", "Register", "Registry", "Role", "Run",
     "Strategy", "StrategyOptions", "Suite", "Task", "TaskData", "TaskOptions", "TlbenchError",
     "UnknownNameError", "__version__", "build_grid", "build_runs", "get_plugins", "hookimpl",
     "hookspec", "load_suite",

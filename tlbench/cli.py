@@ -66,9 +66,14 @@ def _where(suite: Any, results: Path | None, storage: str | None) -> tuple[Path,
 
 @app.command()
 @_user_errors
-def validate(suite_path: SuiteArg, strict: Strict = False) -> None:
+def validate(suite_path: SuiteArg, strict: Strict = False,
+             show_plan: Annotated[bool, typer.Option("--plan", help="the work, per cell")] = False,
+             ) -> None:
     """Check a suite (names, options, data files) without importing torch or touching the network."""
     plugins, suite, cells = _load(suite_path, strict)
+    if show_plan:
+        _print_plan(suite, cells, plugins)
+        return
     table = Table(title=f"{suite.name}: {len(cells)} cells × {len(suite.seeds)} seeds = "
                         f"{len(cells) * len(suite.seeds)} runs")
     for col in ("cell", "model", "task", "strategy", "options"):
@@ -107,6 +112,33 @@ def verify(suite_path: SuiteArg, cell: Annotated[str, typer.Option(help="cell id
                   + ("[green]inside[/] " if v.inside else "[red]outside[/] ") + where)
     if not v.inside:
         raise typer.Exit(1)
+
+
+def _print_plan(suite: Any, cells: list[Any], plugins: Any) -> None:
+    from tlbench.plan import plan
+    from tlbench.report import human_count
+
+    plans = plan(suite, cells, plugins)
+    table = Table(title=f"{suite.name}: the plan")
+    for col in ("strategy", "task", "train rows", "epochs", "examples × epochs / run", "runs", "trials",
+                "examples × epochs"):
+        table.add_column(col, justify="left" if col in ("strategy", "task") else "right")
+    for p in plans:
+        table.add_row(p.strategy, p.task, "full Hub split" if p.train_rows is None else f"{p.train_rows:,}",
+                      f"{p.epochs:g}", "?" if p.per_run is None else human_count(p.per_run), str(p.runs),
+                      "by time" if p.trials is None else str(p.trials),
+                      "?" if p.examples is None else human_count(p.examples))
+    Console(width=max(console.width, 150)).print(table)  # a wide table: not squeezed into 80 columns
+    runs, trials = sum(p.runs for p in plans), [p.trials for p in plans]
+    known = [p.examples for p in plans if p.examples is not None]
+    tuning = (f"tuning {suite.tuning.budget.describe()} per tunable cell" if suite.tuning else "no tuning")
+    console.print(f"{len(cells)} cells × {len(suite.seeds)} seeds; {tuning}: {runs} runs "
+                  f"(default and tuned) and {sum(t or 0 for t in trials)} trials"
+                  f"{' (plus time-budgeted cells)' if None in trials else ''}; about "
+                  f"{human_count(sum(known))} training examples × epochs"
+                  f"{' (cells with unknown sizes not counted)' if len(known) < len(plans) else ''}. "
+                  "A frozen-feature strategy's epochs run over cached features: its encoder work is one "
+                  "pass over each split per task, shared by its seeds and trials.")
 
 
 class RichProgress:

@@ -94,8 +94,26 @@ def test_env_selects_distributions(monkeypatch, var, value, kept):
     with_entry_points(monkeypatch, FakeEntryPoint("fakes", fakes, "tlbench-fakes"))
     monkeypatch.setenv(var, value)
     p = Plugins()
-    assert set(p.strategies.names()) == kept
+    # strategies of other installed distributions (a third-party plugin in this environment) aside
+    ours = {e.name for e in p.strategies if e.distribution in ("tlbench", "tlbench-fakes")}
+    assert ours == kept
     assert any(r["status"] == "disabled" for r in p.listing())
+
+
+def test_register_tasks_adds_a_plugins_task_under_its_distribution():
+    p = Plugins(entry_points=False)
+    p.add(fakes, "fakes", "tlbench-fakes", "1.2")
+    p.refresh()
+    entry = p.tasks.get("fake_task")
+    assert entry.factory is fakes.FakeTask and entry.distribution == "tlbench-fakes"
+    assert entry.version == "1.2"
+
+
+def test_resolve_model_maps_minilm_to_the_shipped_copy_and_others_to_none():
+    p = Plugins()
+    path = p.resolve_model("sentence-transformers/all-MiniLM-L6-v2")
+    assert path is not None and (path / "config.json").is_file()
+    assert p.resolve_model("org/some-other-model") is None
 
 
 def test_collision_names_both_distributions(monkeypatch):

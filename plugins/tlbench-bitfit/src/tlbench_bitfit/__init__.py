@@ -1,0 +1,63 @@
+"""``bitfit``: only the encoder's bias terms and the task head train (Ben Zaken et al., ACL 2022).
+
+A complete tlbench strategy plugin. tlbench finds it through the entry point in this
+distribution's pyproject.toml (``[project.entry-points.tlbench] bitfit = "tlbench_bitfit"``),
+imports this module, and calls its ``@hookimpl`` functions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from tlbench import hookimpl
+from tlbench.hookspecs import Register
+from tlbench.space import Float
+
+# Reuse the built-in encoder-plus-head strategy: its shared engine does the training, evaluation,
+# saving and loading; a subclass only says which parameters train.
+from tlbench_builtin.full_finetune import FullFinetune, FullFinetuneOptions
+
+# Import nothing heavy (torch, transformers) at module level: tlbench imports every plugin to list
+# them and to validate suites, and those commands must stay fast. Import inside methods instead.
+
+
+class BitFitOptions(FullFinetuneOptions):
+    """Everything ``full_finetune`` takes (lr, epochs, pooling, head, ...) with BitFit's defaults.
+
+    Options are a frozen pydantic model that refuses unknown keys: a suite's ``[strategies.bitfit]``
+    table is validated against it by ``tlbench validate``, before any compute.
+    """
+
+    # a redeclared field changes its default; the paper's best rates were 1e-4..1e-3, far higher
+    # than full fine-tuning's, because the few parameters that train must move further
+    lr: float = Field(1e-3, gt=0, le=1.0, description="peak learning rate (AdamW)")
+
+
+class BitFit(FullFinetune):
+    description = "only the encoder's bias terms and the head train (BitFit)"  # `tlbench plugins`
+    Options = BitFitOptions  # the registry requires every registered class to carry an Options model
+    # What `[tuning]` may change: option name -> tlbench.space.Float | Int | Choice. Each name must
+    # be a field of Options and each bound a value Options accepts (checked when a suite loads).
+    # weight_decay is left out: the engine never decays biases, so it would only touch the head.
+    search_space = {"lr": Float(1e-4, 3e-3, log=True), "warmup_ratio": Float(0.0, 0.2)}
+    options: BitFitOptions  # for type checkers: self.options is a validated BitFitOptions
+
+    def choose_trainable(self, model: Any) -> None:
+        """Set ``requires_grad`` on the model FullFinetune built: an ``EncoderModel`` whose
+        ``backbone`` is the pretrained encoder and whose ``head`` is the task head."""
+        model.requires_grad_(False)  # freeze everything (including anything added later) ...
+        for name, parameter in model.backbone.named_parameters():
+            if name.endswith(".bias"):  # ... then unfreeze every bias of the encoder:
+                parameter.requires_grad_(True)  # attention, feed-forward, LayerNorm
+        model.head.requires_grad_(True)  # the task head is new, so it always trains
+        # The engine optimizes, counts and saves exactly the parameters with requires_grad set.
+
+
+# The registration hook: called once when tlbench builds its registries, with a ``register``
+# callback bound to this distribution (so `tlbench plugins` and collision errors can name it).
+# The hook's name and argument name must match tlbench.hookspecs; a typo fails when it loads.
+@hookimpl
+def register_strategies(register: Register) -> None:
+    register("bitfit", BitFit)  # the name a suite uses: [strategies.bitfit]
