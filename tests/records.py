@@ -6,20 +6,23 @@ from typing import Any
 
 
 def record(strategy: str = "full_finetune", task: str = "sst2", seed: int = 0, score: float = 0.8,
-           status: str = "ok", items: list[float] | None = None, **cost: Any) -> dict[str, Any]:
+           status: str = "ok", items: list[float] | None = None, train_size: int | str | None = None,
+           **cost: Any) -> dict[str, Any]:
     """One run's record; ``items``: per-item correctness on the report split (``score`` is then
     their mean), for the paired tests."""
     if items is not None:
         score = sum(items) / len(items)
     return {
         "items": {"stats": [[x] for x in items], "reduce": "mean"} if items is not None else None,
-        "schema": 1, "suite": "s", "run_id": f"{strategy}-{task}-s{seed}", "cell_id": f"{strategy}-{task}",
+        "schema": 1, "suite": "s", "run_id": f"{strategy}-{task}-{train_size}-s{seed}",
+        "cell_id": f"{strategy}-{task}-{train_size}", "train_size": train_size,
         "strategy": strategy, "strategy_name": strategy, "task": task, "task_name": task,
         "model": "m", "seed": seed, "status": status,
         "error": "" if status == "ok" else "Traceback...\nRuntimeError: out of memory",
         "primary_metric": "accuracy",
         "metrics": {"select": {"accuracy": score}, "report": {"accuracy": score}},
-        "data": {"sizes": {"train": 2000, "select": 500, "report": 872},
+        "data": {"sizes": {"train": 2000 if train_size in (None, "full") else train_size, "select": 500,
+                           "report": 872},
                  "sources": {"report": {"location": "/d/sst2/validation.jsonl.gz", "sha256": "ab"}},
                  "truncated_share": {"report": 0.0}},
         "cost": {"trainable_params": 22_700_000, "total_params": 22_700_000, "trainable_share": 1.0,

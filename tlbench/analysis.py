@@ -41,6 +41,8 @@ def _items(records: list[dict[str, Any]]) -> tuple[dict[int, np.ndarray], str] |
 def analyse(records: list[dict[str, Any]], *, baseline: str = "full_finetune", n_resamples: int = 1000,
             seed: int = 0, allow_missing: bool = False) -> dict[str, Any]:
     runs = latest(records)
+    curves = _curves([r for r in runs if r["status"] == "ok"], seed)
+    runs = _largest_size(runs)  # with a train_sizes axis, the tables show each task's largest size
     ok = [r for r in runs if r["status"] == "ok"]
     strategies = _ordered(r["strategy"] for r in runs)
     tasks = _ordered(r["task"] for r in runs)
@@ -54,7 +56,7 @@ def analyse(records: list[dict[str, Any]], *, baseline: str = "full_finetune", n
         return "default", by.get((s, t, "default"), [])
 
     result: dict[str, Any] = {"baseline": baseline, "n_resamples": n_resamples, "tasks": {},
-                              "strategies": strategies, "failed": [], "missing": []}
+                              "strategies": strategies, "failed": [], "missing": [], "curves": curves}
     means: dict[str, dict[str, float]] = {s: {} for s in strategies}
     for t in tasks:
         task_runs = [r for r in ok if r["task"] == t]
@@ -133,6 +135,55 @@ def _compare(entry: dict[str, Any], item_data: dict[str, tuple[dict[int, np.ndar
         entry["comparisons"][s] = {"delta": c.delta, "ci95": [c.low, c.high], "p_value": c.p_value,
                                    "p_holm": p_holm, "mcnemar_p": c.mcnemar_p, "seeds": c.seeds,
                                    "verdict": c.verdict}
+
+
+def _size_key(size: Any) -> float:
+    return float("inf") if size == "full" else float(size)
+
+
+def _largest_size(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    largest: dict[str, float] = {}
+    for r in runs:
+        if r.get("train_size") is not None:
+            largest[r["task"]] = max(largest.get(r["task"], -1.0), _size_key(r["train_size"]))
+    return [r for r in runs
+            if r.get("train_size") is None or _size_key(r["train_size"]) == largest[r["task"]]]
+
+
+def _curves(ok: list[dict[str, Any]], seed: int) -> dict[str, Any]:
+    """task -> strategy -> one point per training size: the rows actually used (the mean over
+    seeds of the train split's size) and the reported score's mean and intervals."""
+    groups: dict[tuple[str, str, Any], dict[str, list[dict[str, Any]]]] = {}
+    for r in ok:
+        if r.get("train_size") is not None:
+            key = (r["task"], r["strategy"], r["train_size"])
+            groups.setdefault(key, {}).setdefault(r.get("variant", "default"), []).append(r)
+    curves: dict[str, Any] = {}
+    for (t, s, size), by_variant in sorted(groups.items(), key=lambda kv: _size_key(kv[0][2])):
+        rs = by_variant.get("tuned") or by_variant.get("default") or []
+        if not rs:
+            continue
+        metric = rs[0]["primary_metric"]
+        summary = stats.seed_summary([float(r["metrics"]["report"][metric]) for r in rs], seed=seed)
+        rows = float(np.mean([r.get("data", {}).get("sizes", {}).get("train", 0) for r in rs]))
+        curves.setdefault(t, {"metric": metric, "strategies": {}})["strategies"].setdefault(s, []).append(
+            {"size": size, "rows": rows, **summary.as_dict()})
+    return curves
+
+
+def crossover(curve: dict[str, Any], leader: str = "full_finetune", other: str = "linear_probe") -> Any:
+    """The smallest training size from which ``leader``'s mean stays above ``other``'s (None: never;
+    "always": already at the smallest size). Sizes both strategies ran only."""
+    a = {p["rows"]: p["mean"] for p in curve["strategies"].get(leader, [])}
+    b = {p["rows"]: p["mean"] for p in curve["strategies"].get(other, [])}
+    rows = sorted(set(a) & set(b))
+    if not rows:
+        return None
+    ahead = [a[x] > b[x] for x in rows]
+    for i, x in enumerate(rows):
+        if all(ahead[i:]):
+            return "always" if i == 0 else x
+    return None
 
 
 def _last_line(error: str) -> str:

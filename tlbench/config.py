@@ -75,6 +75,8 @@ class RawSuite(_Raw):
     max_retries: int = Field(2, ge=0, le=100, description="retries of a run or trial whose worker died")
     tuning: Tuning | None = None
     baseline: str | None = Field(None, description="strategy label the leaderboard compares with")
+    train_sizes: list[int | Literal["full"]] | None = Field(
+        None, min_length=1, description="a grid axis: every cell at each training-set size (learning curves)")
     tasks: dict[str, dict[str, Any]]
     strategies: dict[str, dict[str, Any]]
     overrides: list[RawOverride] = Field(default_factory=list)
@@ -120,6 +122,7 @@ class Suite(_Raw):
     heartbeat_seconds: int = 30
     max_retries: int = 2
     baseline: str = "full_finetune"
+    train_sizes: tuple[int | str, ...] | None = None
 
 
 # -- error formatting ------------------------------------------------------------------------
@@ -227,6 +230,11 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         problems.append(f"baseline: {raw.baseline!r} is not a strategy of this suite.{hint} "
                         f"Strategies: {', '.join(raw.strategies)}.")
+    if raw.train_sizes:
+        sizes = [s for s in raw.train_sizes if s != "full"]
+        if any(s <= 0 for s in sizes) or len(set(map(str, raw.train_sizes))) != len(raw.train_sizes):
+            problems.append(f"train_sizes: positive, distinct sizes (and \"full\") expected, "
+                            f"got {raw.train_sizes}")
     for i, model in enumerate(raw.models):
         if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().is_dir():
             problems.append(f"models[{i}]: local model directory {model!r} not found "
@@ -282,6 +290,7 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
         overrides=tuple(overrides), data_dir=data_dir, storage=raw.storage, tuning=raw.tuning,
         heartbeat_seconds=raw.heartbeat_seconds, max_retries=raw.max_retries,
         baseline=raw.baseline or "full_finetune",
+        train_sizes=tuple(raw.train_sizes) if raw.train_sizes else None,
     )
     problems = _incompatible(suite, plugins) + _bad_spaces(suite, plugins)
     if problems:

@@ -30,6 +30,8 @@ class Cell:
     seeds: tuple[int, ...]
     #: what tuning may change (option -> ``tlbench.space`` param); empty: nothing to tune
     space: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: the suite's ``train_sizes`` value this cell runs at (None: no such axis)
+    train_size: int | str | None = None
 
     def resolved(self) -> dict[str, Any]:
         return {
@@ -90,9 +92,13 @@ def build_grid(suite: Suite, plugins: Plugins | None = None) -> list[Cell]:
             for strategy in suite.strategies:
                 s_opts, t_opts = merged_options(suite, plugins, strategy, task, model)
                 space, _ = cell_space(suite, plugins, strategy, task, model)
-                partial = Cell("", model, task.label, task.name, t_opts, strategy.label,
-                               strategy.name, s_opts, suite.seeds, space)
-                cells.append(replace(partial, id=stable_id(partial.resolved())))
+                for size in suite.train_sizes or (None,):
+                    opts = t_opts if size is None else type(t_opts).model_validate(
+                        {**t_opts.model_dump(exclude_unset=True),
+                         "max_train_examples": None if size == "full" else size})
+                    partial = Cell("", model, task.label, task.name, opts, strategy.label,
+                                   strategy.name, s_opts, suite.seeds, space, size)
+                    cells.append(replace(partial, id=stable_id(partial.resolved())))
     return cells
 
 

@@ -87,13 +87,42 @@ def seed_spread(task: str, entry: dict[str, Any], path: Path) -> Path | None:
     return path
 
 
+def learning_curve(task: str, curve: dict[str, Any], label: str, path: Path) -> Path | None:
+    """Score against training examples (log scale), one line per strategy, 95% t-interval bands."""
+    if not any(len(points) > 1 for points in curve["strategies"].values()):
+        return None
+    plt, fig = _figure(6.5, 4.2)
+    ax = fig.add_subplot(1, 1, 1)
+    for i, (s, points) in enumerate(curve["strategies"].items()):
+        x = [p["rows"] for p in points]
+        y = [p["mean"] for p in points]
+        ax.plot(x, y, "o-", color=f"C{i % 10}", label=s)
+        low = [p["ci95_t"][0] if p["n"] > 1 and np.isfinite(p["ci95_t"][0]) else p["mean"] for p in points]
+        high = [p["ci95_t"][1] if p["n"] > 1 and np.isfinite(p["ci95_t"][1]) else p["mean"] for p in points]
+        ax.fill_between(x, low, high, color=f"C{i % 10}", alpha=0.15)
+    ax.set_xscale("log")
+    ax.set_xlabel("training examples")
+    ax.set_ylabel(f"{curve['metric']} (report, mean and 95% CI)")
+    ax.set_title(f"{label}: learning curves")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def draw(analysis: dict[str, Any], directory: Path) -> dict[str, list[Path]]:
-    """All figures, by task: ``plots/pareto_<task>.png`` and ``plots/seeds_<task>.png``."""
+    """All figures, by task: ``plots/pareto_<task>.png``, ``plots/seeds_<task>.png`` and, with a
+    ``train_sizes`` axis, ``plots/curve_<task>.png``."""
     directory.mkdir(parents=True, exist_ok=True)
     out: dict[str, list[Path]] = {}
     for task, entry in analysis["tasks"].items():
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in task)
         paths = [pareto(task, entry, directory / f"pareto_{safe}.png"),
                  seed_spread(task, entry, directory / f"seeds_{safe}.png")]
+        if task in analysis.get("curves", {}):
+            paths.append(learning_curve(task, analysis["curves"][task], entry["label"],
+                                        directory / f"curve_{safe}.png"))
         out[task] = [p for p in paths if p]
     return out

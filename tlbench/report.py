@@ -120,6 +120,8 @@ def leaderboard(records: list[dict[str, Any]], suite: str, *, baseline: str = "f
                                         f"{cov['tasks']}/{cov['of']}"]) + " |")
     for t in tasks:
         lines += ["", *_task_section(a["tasks"][t], t, order, a["baseline"])]
+        if t in a.get("curves", {}):
+            lines += ["", _curve_text(a["curves"][t])]
         lines += [f"![{Path(f).stem}]({f})" for f in (figures or {}).get(t, [])]
     problems = [*[(c, "failed") for c in a["failed"]], *[(c, "missing") for c in a["missing"]]]
     if problems:
@@ -137,6 +139,21 @@ def leaderboard(records: list[dict[str, Any]], suite: str, *, baseline: str = "f
                          f": `{last}`")
     lines += ["", _provenance(runs)]
     return "\n".join(lines) + "\n"
+
+
+def _curve_text(curve: dict[str, Any]) -> str:
+    from tlbench.analysis import crossover
+
+    sizes = sorted({round(p["rows"]) for ps in curve["strategies"].values() for p in ps})
+    text = (f"Learning curve over {', '.join(f'{x:,}' for x in sizes)} training examples (the tables above "
+            f"show the largest). ")
+    if {"full_finetune", "linear_probe"} <= set(curve["strategies"]):
+        at = crossover(curve)
+        text += ("Full fine-tuning is ahead of the frozen linear probe at every size." if at == "always" else
+                 f"Full fine-tuning overtakes the frozen linear probe from {at:,.0f} training examples on."
+                 if at is not None else "Full fine-tuning does not stay ahead of the frozen linear probe "
+                 "at the sizes run.")
+    return text
 
 
 def _task_section(e: dict[str, Any], task: str, order: list[str], baseline: str) -> list[str]:
@@ -240,6 +257,16 @@ def write_report(records: list[dict[str, Any]], suite: str, out_dir: Path, *,
     return [md, js, path, *written[1:]]
 
 
+def _data_hashes(runs: list[dict[str, Any]]) -> str:
+    seen: dict[str, str] = {}
+    for r in runs:
+        sources = r.get("data", {}).get("sources", {})
+        if r["task"] not in seen and sources:
+            seen[r["task"]] = ", ".join(f"{role} {s.get('sha256', '')[:12] or 'hub'}"
+                                        for role, s in sources.items())
+    return "; ".join(f"{t}: {h}" for t, h in seen.items())
+
+
 def _provenance(runs: list[dict[str, Any]]) -> str:
     p = next((r["provenance"] for r in runs if r["status"] == "ok"), runs[0].get("provenance", {}))
     v = p.get("versions", {})
@@ -254,6 +281,7 @@ def _provenance(runs: list[dict[str, Any]]) -> str:
         f"(weights sha256 or revision {model.get('revision_or_weights_sha256', '')[:16]})",
         f"- device: {p.get('device', {}).get('name', '?')} ({p.get('device', {}).get('device', '?')}), "
         f"dtype {p.get('dtype', '?')}",
+        f"- data (sha256 of each task's files, by role): {_data_hashes(runs) or 'none recorded'}",
         f"- suite: {p.get('suite_file', '?')} (sha256 {p.get('suite_sha256', '')[:16]}); git {sha}",
         f"- records: {len(runs)} runs, from {min(r['started_at'] for r in runs)} to "
         f"{max(r.get('finished_at', r['started_at']) for r in runs)}",

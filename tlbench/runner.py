@@ -170,7 +170,7 @@ class Runner:
             "schema": RECORD_SCHEMA, "suite": self.suite.name, "run_id": run.id, "cell_id": cell.id,
             "strategy": cell.strategy, "strategy_name": cell.strategy_name, "task": cell.task,
             "task_name": cell.task_name, "model": cell.model, "seed": run.seed,
-            "variant": run.variant, "tuned_params": run.params,
+            "variant": run.variant, "tuned_params": run.params, "train_size": cell.train_size,
             "params": cell.resolved(), "started_at": _now(), "status": "failed", "error": "",
         }
         try:

@@ -39,7 +39,7 @@ def test_t_interval_per_cell_and_cost_columns():
     assert "0.700 ± 0.000 (n=2)" in probe and "**770 (0.0%)**" in probe
     assert "**3.2 kB**" in probe
     assert "872 report items (validation.jsonl.gz); 2,000 training and 500 selection rows" in md
-    assert "## Provenance" in md and "torch 2.13.0" in md
+    assert "## Provenance" in md and "torch 2.13.0" in md and "sst2: report ab" in md
 
 
 def test_paired_delta_and_verdicts_against_the_baseline():
@@ -105,3 +105,33 @@ def test_pareto_front_keeps_only_undominated_points():
     points = [(10.0, 0.9), (1.0, 0.7), (5.0, 0.6), (10.0, 0.8), (0.5, 0.7)]
     # (5, 0.6) is beaten by (1, 0.7); (10, 0.8) by (10, 0.9); (1, 0.7) by (0.5, 0.7)
     assert pareto_front(points) == [0, 4]
+
+
+def test_learning_curves_plot_and_name_the_crossover(tmp_path):
+    scores = {"full_finetune": {100: 0.60, 1000: 0.75, "full": 0.85},
+              "linear_probe": {100: 0.70, 1000: 0.72, "full": 0.74}}
+    records = [record(s, seed=k, train_size=size, score=v + 0.01 * k)
+               for s, by_size in scores.items() for size, v in by_size.items() for k in range(3)]
+    paths = write_report(records, "s", tmp_path)
+    md = (tmp_path / "LEADERBOARD.md").read_text()
+    assert "Full fine-tuning overtakes the frozen linear probe from 1,000 training examples on." in md
+    assert "Learning curve over 100, 1,000, 2,000 training examples" in md
+    # the tables show the largest size only: 3 seeds, not 9 runs
+    assert "0.860 ± " in row_of(md, "full_finetune", "## Summary") and "(n=3)" in md and "(n=9)" not in md
+    assert (tmp_path / "plots" / "curve_sst2.png") in paths
+
+
+def test_train_sizes_is_a_grid_axis(tmp_path, with_fakes):
+    from tlbench.config import load_suite
+    from tlbench.errors import ConfigError
+    from tlbench.grid import build_grid
+
+    path = tmp_path / "s.toml"
+    path.write_text('models = ["m"]\nseeds = [0]\ntrain_sizes = [10, "full"]\n[tasks.fake_task]\n'
+                    '[strategies.fake_strategy]\n')
+    cells = build_grid(load_suite(path, with_fakes), with_fakes)
+    assert [(c.train_size, c.task_options.max_train_examples) for c in cells] == [(10, 10), ("full", None)]
+    assert len({c.id for c in cells}) == 2
+    path.write_text(path.read_text().replace('[10, "full"]', "[10, 10]"))
+    with pytest.raises(ConfigError, match="train_sizes: positive, distinct sizes"):
+        load_suite(path, with_fakes)
