@@ -230,8 +230,13 @@ def test_seconds_budget_stops_starting_trials(tmp_path, with_fakes, model):
     (cell,) = parts[1]
     while tuner.run_trial(cell, parts[4].execute) is not None:
         pass
-    st = tuner.state(cell)
-    assert 2 <= st.counted <= 4 and st.seconds >= 1.0
+    # trials start while less than the budget is spent; the last one may overrun it (timing-proof:
+    # how many trials fit depends on the machine's speed)
+    from tlbench.tuning import _duration
+
+    spent = [_duration(t) for t in sorted(tuner.trials(cell), key=lambda t: t.number)]
+    assert sum(spent[:-1]) < 1.0 <= sum(spent) and tuner.state(cell).exhausted
+    assert tuner.run_trial(cell, parts[4].execute) is None
 
 
 def test_storage_urls_are_shown_without_password():

@@ -1,0 +1,45 @@
+"""suites/smoke.toml end to end, as a user runs it: `tlbench run`, `tlbench status`, `tlbench report`,
+with the real MiniLM and real data; the leaderboard file is checked for its sections."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def tlbench(*args: str, cwd: Path) -> str:
+    out = subprocess.run([sys.executable, "-m", "tlbench", *args], cwd=cwd, capture_output=True, text=True,
+                         env={**os.environ, "COLUMNS": "200"})
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+def test_smoke_suite_runs_and_reports(tmp_path: Path, data_dir: Path):
+    suite = ROOT / "suites" / "smoke.toml"
+    results = tmp_path / "results"
+    where = ["--results", str(results), "--storage", f"sqlite:///{tmp_path}/smoke.db"]
+    plan = tlbench("validate", "--plan", str(suite), cwd=tmp_path)
+    plan = " ".join(plan.split())
+    assert "3 cells × 2 seeds" in plan and "12 runs (default and tuned) and 6 trials" in plan
+    tlbench("run", str(suite), *where, cwd=tmp_path)
+    status = tlbench("status", str(suite), *where, cwd=tmp_path)
+    assert "18 of 18 pieces of work done" in status
+    tlbench("report", str(suite), *where, cwd=tmp_path)
+
+    records = [json.loads(line) for line in (results / "runs.jsonl").read_text().splitlines()]
+    assert len(records) == 12 and all(r["status"] == "ok" for r in records)
+    assert {r["variant"] for r in records} == {"default", "tuned"}
+    assert all({"strategy", "task", "model", "seed", "metrics", "cost", "provenance", "params"} <= set(r)
+               for r in records)
+    board = (results / "LEADERBOARD.md").read_text()
+    for section in ("## Summary", "## sst2", "Δ vs full_finetune", "Win probability",
+                    "## Provenance", "![pareto_sst2](plots/pareto_sst2.png)"):
+        assert section in board, section
+    assert (results / "plots" / "pareto_sst2.png").stat().st_size > 10_000
+    data = json.loads((results / "leaderboard.json").read_text())
+    assert set(data["tasks"]["sst2"]["comparisons"]) == {"linear_probe", "lora"}
