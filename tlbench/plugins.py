@@ -112,7 +112,8 @@ class Plugins:
 
     def refresh(self) -> None:
         """Rebuild the registries by calling every plugin's ``register_*`` hooks."""
-        self.registries = {kind: Registry(kind) for kind in KINDS.values()}
+        self.registries = {kind: Registry(kind, functools.partial(self.provider_hint, kind))
+                           for kind in KINDS.values()}
         failed: set[str] = set()
         for hook_name, kind in KINDS.items():
             registry = self.registries[kind]
@@ -164,8 +165,33 @@ class Plugins:
                              "description": ""})
         return rows
 
+    def provider_hint(self, kind: str, name: str) -> str:
+        """Which distribution provides ``name``, when tlbench knows, and why it is not available."""
+        return _provider_hint(self, kind, name)
+
     def resolve_model(self, model_id: str) -> Any:
         return self.pm.hook.resolve_model(model_id=model_id)
+
+
+#: names that distributions of the tlbench project provide, so that a suite naming one that is not
+#: available can say what to install. Other third-party names are unknown until installed.
+KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
+    ("strategy", "bitfit"): "tlbench-bitfit",
+    ("strategy", "adapter"): "tlbench-adapterhub",
+}
+
+
+def _provider_hint(plugins: Plugins, kind: str, name: str) -> str:
+    dist = KNOWN_PROVIDERS.get((kind, name))
+    if dist is None:
+        return ""
+    status = next((s for s in plugins.statuses if _norm(s.distribution) == _norm(dist)), None)
+    if status is not None and status.status != "ok":
+        why = f": {status.error}" if status.error else ""
+        return (f"{kind.capitalize()} {name!r} is provided by {dist}, which is installed but "
+                f"{status.status}{why} (see `tlbench plugins`).")
+    return (f"{kind.capitalize()} {name!r} is provided by the {dist} distribution, which is not installed: "
+            f"pip install {dist} (from tlbench's repository: pip install plugins/{dist}).")
 
 
 _default: Plugins | None = None

@@ -24,9 +24,11 @@ class Entry:
 class Registry:
     """One namespace of names (``kind`` is "strategy", "task", ...)."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, hint: Any = None):
         self.kind = kind
         self._entries: dict[str, Entry] = {}
+        #: ``hint(name) -> str``: what to add to an unknown-name error (which distribution provides it)
+        self.hint = hint or (lambda name: "")
 
     def add(self, name: str, factory: type[Any], distribution: str, version: str = "") -> None:
         if not isinstance(name, str) or not name.isidentifier():
@@ -52,7 +54,7 @@ class Registry:
         try:
             return self._entries[name]
         except KeyError:
-            raise UnknownNameError(self.kind, name, self._entries) from None
+            raise UnknownNameError(self.kind, name, self._entries, self.hint(name)) from None
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries

@@ -162,3 +162,19 @@ def test_cli_lists_plugins_as_json():
     assert {"name": "sst2", "kind": "task", "distribution": "tlbench"}.items() <= next(
         r for r in rows if r["name"] == "sst2").items()
     assert all({"name", "kind", "distribution", "version", "status"} <= set(r) for r in rows)
+
+
+def test_a_known_plugin_that_is_missing_or_disabled_names_its_distribution(monkeypatch):
+    import tlbench.plugins as plugins_module
+
+    monkeypatch.setitem(plugins_module.KNOWN_PROVIDERS, ("strategy", "frobnicate"), "tlbench-frob")
+    with pytest.raises(UnknownNameError) as missing:
+        Plugins().strategies.get("frobnicate")
+    assert ("Strategy 'frobnicate' is provided by the tlbench-frob distribution, which is not installed: "
+            "pip install tlbench-frob") in str(missing.value)
+    broken_plugin = FakeEntryPoint("frob", ImportError("no module named frob_dep"), "tlbench-frob")
+    with_entry_points(monkeypatch, broken_plugin)
+    with pytest.raises(UnknownNameError) as broken:
+        Plugins().strategies.get("frobnicate")
+    assert ("provided by tlbench-frob, which is installed but failed: ImportError: no module named frob_dep"
+            in str(broken.value))
