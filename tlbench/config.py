@@ -306,7 +306,11 @@ def _incompatible(suite: Suite, plugins: Plugins) -> list[str]:
             for s in suite.strategies:
                 s_opts, t_opts = merged_options(suite, plugins, s, t, model)
                 head = plugins.tasks.get(t.name).factory(t.name, t_opts).head
-                why = plugins.strategies.get(s.name).factory(s.name, s_opts).problem(head)
+                try:
+                    strategy = plugins.strategies.get(s.name).factory(s.name, s_opts)
+                except Exception:  # noqa: BLE001 - a plugin's broken factory fails its own cells, at run
+                    continue  # time, with the error in their records; the other cells go on
+                why = strategy.problem(head)
                 if why:
                     problems.append(f"strategies.{s.label} on tasks.{t.label}: {why} (set a per-cell option "
                                     f"in [[overrides]] with strategy = {s.label!r}, task = {t.label!r})")

@@ -326,3 +326,24 @@ def test_validate_plan_counts_runs_trials_and_examples(tmp_path, model, monkeypa
     assert out.exit_code == 0, out.output
     assert ("1 cells × 2 seeds; tuning 4 trials per tunable cell: 4 runs (default and tuned) and 4 trials; "
             "about 800 training examples × epochs") in " ".join(out.output.split())
+
+
+def test_a_strategy_whose_factory_fails_fails_its_own_cells_only(tmp_path, with_fakes, model):
+    import types
+
+    from tests.fakes import FakeStrategy
+    from tlbench import hookimpl
+
+    class Broken(FakeStrategy):
+        def __init__(self, name, options):  # noqa: ANN001
+            raise RuntimeError("factory broke")
+
+    plugin = types.SimpleNamespace(register_strategies=hookimpl(lambda register: register("broken", Broken)))
+    with with_fakes.temporarily(plugin, name="tlbench-broken"):
+        parts = make(tmp_path, with_fakes, model, trials=1, more="\n[strategies.broken]\n")
+        worker(parts).run()
+    records = parts[2].records()
+    broken = [r for r in records if r["strategy"] == "broken"]
+    assert len(broken) == 2 and all("RuntimeError: factory broke" in r["error"] for r in broken)
+    assert {r["variant"] for r in records if r["strategy"] == "sleepy" and r["status"] == "ok"} == {
+        "default", "tuned"}
