@@ -12,10 +12,11 @@ def record(strategy: str = "full_finetune", task: str = "sst2", seed: int = 0, s
     their mean), for the paired tests."""
     if items is not None:
         score = sum(items) / len(items)
+    size = "" if train_size is None else f"-n{train_size}"
     return {
         "items": {"stats": [[x] for x in items], "reduce": "mean"} if items is not None else None,
-        "schema": 1, "suite": "s", "run_id": f"{strategy}-{task}-{train_size}-s{seed}",
-        "cell_id": f"{strategy}-{task}-{train_size}", "train_size": train_size,
+        "schema": 1, "suite": "s", "run_id": f"{strategy}-{task}{size}-s{seed}",
+        "cell_id": f"{strategy}-{task}{size}", "train_size": train_size,
         "strategy": strategy, "strategy_name": strategy, "task": task, "task_name": task,
         "model": "m", "seed": seed, "status": status,
         "error": "" if status == "ok" else "Traceback...\nRuntimeError: out of memory",

@@ -188,11 +188,15 @@ class Store:
         return added
 
     def counts(self) -> dict[str, int]:
-        """Trials of the runs study by state (``WAITING``, ``RUNNING``, ``COMPLETE``, ``FAIL``...)."""
+        """Trials of the runs study by state (``WAITING``, ``RUNNING``, ``COMPLETE``, ``FAIL``; a run
+        that failed without a record, its worker died or was interrupted, is ``DIED``)."""
         counts: dict[str, int] = {}
         for t in self.study.get_trials(deepcopy=False):
             if SPEC_ATTR in t.user_attrs and not _skipped(t):
-                counts[t.state.name] = counts.get(t.state.name, 0) + 1
+                state = t.state.name
+                if state == "FAIL" and RECORD_ATTR not in t.user_attrs:
+                    state = "DIED"
+                counts[state] = counts.get(state, 0) + 1
         return counts
 
     def take(self, execute: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any] | None:

@@ -169,7 +169,8 @@ class Tuner:
 
             started = time.perf_counter()
             record = execute(run, report)
-            record.pop("predictions", None)  # a trial's predictions are not reported
+            record.pop("predictions", None)  # a trial's predictions are not reported or compared
+            record.pop("items", None)
             record["tuning_seconds"] = time.perf_counter() - started
             outcome["record"] = record
             trial.set_user_attr(RECORD_ATTR, record)
