@@ -323,6 +323,17 @@ def _summary(records: list[dict[str, Any]], suite: str) -> Table:
     return table
 
 
+def _current(records: list[dict[str, Any]], suite: Any, plugins: Any) -> list[dict[str, Any]]:
+    """The records of the suite as it is now: its cells, and their tuned runs from its current tuning
+    (a changed option or search space leaves the old runs in the storage, not in the leaderboard)."""
+    from tlbench.grid import build_grid
+
+    cells = {c.id: c for c in build_grid(suite, plugins)}
+    tuned = {i: f"{i}-tuned{c.tuning_key(suite.tuning)}-" for i, c in cells.items()} if suite.tuning else {}
+    return [r for r in records if r.get("cell_id") in cells
+            and (r.get("variant") != "tuned" or r["run_id"].startswith(tuned.get(r["cell_id"], "\0")))]
+
+
 def _outcome_line(kind: str, record: dict[str, Any]) -> str:
     from rich.markup import escape
 
@@ -353,7 +364,8 @@ def report(suite_path: SuiteArg, storage: Storage = None, results: Results = Non
     from tlbench.report import write_report
     from tlbench.store import Store, export_jsonl, read_jsonl, safe_url
 
-    suite = load_suite(suite_path, get_plugins(strict=strict), check_data=False)
+    plugins = get_plugins(strict=strict)
+    suite = load_suite(suite_path, plugins, check_data=False)
     results_dir, url = _where(suite, results, storage)
     jsonl = results_dir / "runs.jsonl"
     db_missing = url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists()
@@ -365,7 +377,11 @@ def report(suite_path: SuiteArg, storage: Storage = None, results: Results = Non
     else:
         records, source = Store(url, suite.name).records(), safe_url(url)
         export_jsonl(records, jsonl)
-    written = write_report(records, suite.name, results_dir, baseline=suite.baseline)
+    current = _current(records, suite, plugins)
+    if len(current) < len(records):
+        console.print(f"{len(records) - len(current)} records of cells or tunings no longer in {suite_path} "
+                      f"are kept in the storage and runs.jsonl, and left out of the leaderboard")
+    written = write_report(current, suite.name, results_dir, baseline=suite.baseline)
     also = ", ".join(p.name for p in written[1:]) or "nothing else"
     console.print(f"wrote [bold]{written[0]}[/] (and {also}) from {len(records)} records ({source})")
 

@@ -33,12 +33,21 @@ def test_validate_shows_the_grid():
 def test_report_rebuilds_from_committed_jsonl_without_data(tmp_path, monkeypatch):
     suite = tmp_path / "s.toml"
     suite.write_text('models = ["m"]\nseeds = [0]\n[tasks.sst2]\n[strategies.full_finetune]\n')
-    export_jsonl([record(seed=0, score=0.81)], tmp_path / "results" / "s" / "runs.jsonl")
+    from tlbench.config import load_suite
+    from tlbench.grid import build_grid
+    from tlbench.plugins import get_plugins
+
+    (cell,) = build_grid(load_suite(suite, get_plugins(), check_data=False))
+    now, old = record(seed=0, score=0.81), record(seed=0, score=0.5)
+    now["cell_id"], now["run_id"] = cell.id, f"{cell.id}-s0"  # old: a cell the suite no longer has
+    export_jsonl([now, old], tmp_path / "results" / "s" / "runs.jsonl")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TLBENCH_DATA_DIR", str(tmp_path / "no-such-mirror"))
     out = CliRunner().invoke(app, ["report", str(suite)])
     assert out.exit_code == 0, out.output
-    assert "0.810 (n=1)" in (tmp_path / "results" / "s" / "LEADERBOARD.md").read_text()
+    assert "1 records of cells or tunings no longer in" in " ".join(out.output.split())
+    board = (tmp_path / "results" / "s" / "LEADERBOARD.md").read_text()
+    assert "0.810 (n=1)" in board and "0.500" not in board
 
 
 def test_report_without_records_is_a_user_error(tmp_path, monkeypatch):

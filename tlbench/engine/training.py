@@ -71,7 +71,8 @@ def train(module: nn.Module, rows: list[dict[str, Any]], collate: Callable[..., 
                     out = module(**batch)
                     loss = loss_fn(out.float(), batch)
                 if not torch.isfinite(loss):  # fail the run now, not after hours of NaN weights
-                    raise FloatingPointError(f"non-finite training loss ({loss.item()}) at step {step}; "
+                    value = loss.detach().item()
+                    raise FloatingPointError(f"non-finite training loss ({value}) at step {step}; "
                                              f"lower lr (now {options.lr:g}) or use fp32")
                 (loss / accum if accum > 1 else loss).backward()
                 micro += 1
