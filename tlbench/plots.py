@@ -21,6 +21,15 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return front
 
 
+def _proportion_axis(ax: Any, values: list[float]) -> None:
+    """A score in [0, 1] keeps its axis in [0, 1]: with two or three seeds a t-interval can reach past
+    the metric's range, and the bars are then cut at the edge rather than stretching the axis."""
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    if finite and 0.0 <= min(finite) and max(finite) <= 1.0:
+        low, high = ax.get_ylim()
+        ax.set_ylim(max(low, 0.0), min(high, 1.0))
+
+
 def _figure(width: float, height: float) -> Any:
     import matplotlib
 
@@ -53,6 +62,7 @@ def pareto(task: str, entry: dict[str, Any], path: Path) -> Path | None:
         ax.plot([p[0] for p in xs], [p[1] for p in xs], "k--", linewidth=0.8)
         if key == "trainable_params" and max(p[0] for p in pts) / max(min(p[0] for p in pts), 1e-9) > 100:
             ax.set_xscale("log")
+        _proportion_axis(ax, [y for _, y in pts])
         ax.set_xlabel(label + " (lower is cheaper)")
         ax.set_ylabel(f"{entry['primary_metric']} (report, mean ± 95% CI)")
         ax.grid(alpha=0.3)
@@ -77,6 +87,7 @@ def seed_spread(task: str, entry: dict[str, Any], path: Path) -> Path | None:
         if e["n"] > 1 and np.isfinite(e["ci95_t"][0]):
             err = [[e["mean"] - e["ci95_t"][0]], [e["ci95_t"][1] - e["mean"]]]
             ax.errorbar([i + 0.3], [e["mean"]], yerr=err, fmt="_", color="black", capsize=4)
+    _proportion_axis(ax, [v for s in names for v in entry["strategies"][s]["values"]])
     ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
     ax.set_ylabel(f"{entry['primary_metric']} (report)")
     ax.set_title(f"{entry['label']}: one dot per seed; bar: mean and 95% CI")
