@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from tlbench import stats
+from tlbench.config import DEFAULT_BASELINE
 from tlbench.store import latest
 
 
@@ -38,7 +39,7 @@ def _items(records: list[dict[str, Any]]) -> tuple[dict[int, np.ndarray], str] |
     return (out, how) if out and how else None
 
 
-def analyse(records: list[dict[str, Any]], *, baseline: str = "full_finetune", n_resamples: int = 1000,
+def analyse(records: list[dict[str, Any]], *, baseline: str = DEFAULT_BASELINE, n_resamples: int = 1000,
             seed: int = 0, allow_missing: bool = False) -> dict[str, Any]:
     runs = latest(records)
     curves = _curves([r for r in runs if r["status"] == "ok"], seed)

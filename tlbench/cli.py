@@ -94,15 +94,12 @@ def verify(suite_path: SuiteArg, cell: Annotated[str, typer.Option(help="cell id
            strict: Strict = False) -> None:
     """Rerun one cell's seed and say whether the new score falls inside the stored 95% interval."""
     from tlbench.runner import Runner
-    from tlbench.store import read_jsonl
     from tlbench.verify import find_cell
     from tlbench.verify import verify as check
 
     plugins, suite, cells = _load(suite_path, strict)
     results_dir, url = _where(suite, results, storage)
-    jsonl = results_dir / "runs.jsonl"
-    db_missing = url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists()
-    records = read_jsonl(jsonl) if db_missing and jsonl.exists() else _open(suite, url)[0].records()
+    records, _ = _stored_records(suite, suite_path, results_dir, url)
     target = find_cell(cells, cell)
     v = check(target, records, Runner(suite, plugins, device=device).execute, seed)
     where = (f"the stored 95% interval [{v.low:.4f}, {v.high:.4f}] over {v.n} seeds" if v.n > 1
@@ -323,6 +320,25 @@ def _summary(records: list[dict[str, Any]], suite: str) -> Table:
     return table
 
 
+def _stored_records(suite: Any, suite_path: Path, results_dir: Path, url: str,
+                    export: bool = False) -> tuple[list[dict[str, Any]], str]:
+    """The suite's records and where they came from: the storage (exported to runs.jsonl when
+    ``export``), else, when an SQLite storage is absent, the committed runs.jsonl."""
+    from tlbench.store import Store, export_jsonl, read_jsonl, safe_url
+
+    jsonl = results_dir / "runs.jsonl"
+    db_missing = url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists()
+    if db_missing and jsonl.exists():
+        return read_jsonl(jsonl), str(jsonl)
+    if db_missing:
+        raise TlbenchError(f"no records for {suite.name}: neither {url} nor {jsonl} exists; "
+                           f"run `tlbench run {suite_path}` first")
+    records = Store(url, suite.name).records()
+    if export:
+        export_jsonl(records, jsonl)
+    return records, safe_url(url)
+
+
 def _current(records: list[dict[str, Any]], suite: Any, plugins: Any) -> list[dict[str, Any]]:
     """The records of the suite as it is now: its cells, and their tuned runs from its current tuning
     (a changed option or search space leaves the old runs in the storage, not in the leaderboard)."""
@@ -362,21 +378,11 @@ def report(suite_path: SuiteArg, storage: Storage = None, results: Results = Non
     from tlbench.config import load_suite
     from tlbench.plugins import get_plugins
     from tlbench.report import write_report
-    from tlbench.store import Store, export_jsonl, read_jsonl, safe_url
 
     plugins = get_plugins(strict=strict)
     suite = load_suite(suite_path, plugins, check_data=False)
     results_dir, url = _where(suite, results, storage)
-    jsonl = results_dir / "runs.jsonl"
-    db_missing = url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists()
-    if db_missing and jsonl.exists():
-        records, source = read_jsonl(jsonl), str(jsonl)
-    elif db_missing:
-        raise TlbenchError(f"no records for {suite.name}: neither {url} nor {jsonl} exists; "
-                           f"run `tlbench run {suite_path}` first")
-    else:
-        records, source = Store(url, suite.name).records(), safe_url(url)
-        export_jsonl(records, jsonl)
+    records, source = _stored_records(suite, suite_path, results_dir, url, export=True)
     current = _current(records, suite, plugins)
     if len(current) < len(records):
         console.print(f"{len(records) - len(current)} records of cells or tunings no longer in {suite_path} "

@@ -21,6 +21,8 @@ from tlbench.plugins import Plugins, get_plugins
 from tlbench.registry import Registry
 
 DATA_ENV = "TLBENCH_DATA_DIR"
+#: the strategy the leaderboard compares with when a suite names none (what the issue tracker asks for)
+DEFAULT_BASELINE = "full_finetune"
 
 
 class _Raw(BaseModel):
@@ -121,7 +123,7 @@ class Suite(_Raw):
     tuning: Tuning | None = None
     heartbeat_seconds: int = 30
     max_retries: int = 2
-    baseline: str = "full_finetune"
+    baseline: str = DEFAULT_BASELINE
     train_sizes: tuple[int | str, ...] | None = None
 
 
@@ -289,7 +291,7 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
         tasks=tuple(t for t in tasks if t), strategies=tuple(s for s in strategies if s),
         overrides=tuple(overrides), data_dir=data_dir, storage=raw.storage, tuning=raw.tuning,
         heartbeat_seconds=raw.heartbeat_seconds, max_retries=raw.max_retries,
-        baseline=raw.baseline or "full_finetune",
+        baseline=raw.baseline or DEFAULT_BASELINE,
         train_sizes=tuple(raw.train_sizes) if raw.train_sizes else None,
     )
     problems = _incompatible(suite, plugins) + _bad_spaces(suite, plugins)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from tlbench.config import DEFAULT_BASELINE
 from tlbench.store import latest
 
 
@@ -86,7 +87,7 @@ def _bold_best(cells: list[str], values: list[float | None], higher: bool) -> li
             for c, v in zip(cells, values, strict=True)]
 
 
-def leaderboard(records: list[dict[str, Any]], suite: str, *, baseline: str = "full_finetune",
+def leaderboard(records: list[dict[str, Any]], suite: str, *, baseline: str = DEFAULT_BASELINE,
                 analysis: dict[str, Any] | None = None, figures: dict[str, list[str]] | None = None) -> str:
     from tlbench.analysis import analyse
 
@@ -212,7 +213,7 @@ def _task_section(e: dict[str, Any], task: str, order: list[str], baseline: str)
 
 
 def write_report(records: list[dict[str, Any]], suite: str, out_dir: Path, *,
-                 baseline: str = "full_finetune") -> list[Path]:
+                 baseline: str = DEFAULT_BASELINE) -> list[Path]:
     """LEADERBOARD.md, leaderboard.json (every number, per-seed values included) and
     leaderboard.csv (one row per strategy and task) under ``out_dir``."""
     import csv

@@ -79,7 +79,8 @@ class Worker:
         return self._idle()
 
     def _idle(self) -> str:
-        busy = self.store.counts().get("RUNNING", 0) + self.store.counts().get("WAITING", 0)
+        counts = self.store.counts()
+        busy = counts.get("RUNNING", 0) + counts.get("WAITING", 0)
         if self.tuner is not None:
             busy += sum(self.tuner.state(c).live for c in self.cells)
         if not busy:
