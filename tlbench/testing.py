@@ -290,6 +290,21 @@ class StrategyContract:
         assert primary >= self.min_accuracy
 
 
+def assert_plugin_listed(name: str, distribution: str, kind: str = "strategy") -> None:
+    """An installed plugin is discovered through the ``tlbench`` entry points: ``tlbench plugins
+    --json``, run as a user would in a fresh process, lists ``name`` once, from ``distribution``, ok."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "tlbench", "plugins", "--json"],
+                         capture_output=True, text=True, check=True, timeout=120).stdout
+    rows = [r for r in json.loads(out) if r["name"] == name]
+    assert len(rows) == 1, rows
+    row = rows[0]
+    assert (row["kind"], row["distribution"], row["status"]) == (kind, distribution, "ok"), row
+
+
 def torch_equal(a: Any, b: Any) -> bool:
     return bool((a.detach().cpu() == b.detach().cpu()).all())
 
