@@ -34,20 +34,20 @@ class _Param(BaseModel):
         raise NotImplementedError
 
 
-class Float(_Param):
-    low: float
-    high: float
+class _Range(_Param):
+    """``low..high`` (``log``: sampled on a log scale); ``Float(1e-5, 1e-3, log=True)``."""
+
+    low: Any
+    high: Any
     log: bool = False
 
-    def __init__(self, low: float | None = None, high: float | None = None, **kw: Any):
+    def __init__(self, low: Any = None, high: Any = None, **kw: Any):
         super().__init__(**({"low": low, "high": high} if low is not None else {}), **kw)
 
     @model_validator(mode="after")
-    def _ordered(self) -> Float:
+    def _ordered(self) -> _Range:
         if not self.low <= self.high:
             raise ValueError(f"low <= high must hold, got low={self.low:g} high={self.high:g}")
-        if self.log and self.low <= 0:
-            raise ValueError(f"a log range needs low > 0, got low={self.low:g}")
         return self
 
     def values(self) -> list[Any]:
@@ -57,28 +57,27 @@ class Float(_Param):
         return f"{self.low:g}..{self.high:g}{' log' if self.log else ''}"
 
 
-class Int(_Param):
-    low: int
-    high: int
-    log: bool = False
-    step: int = 1
-
-    def __init__(self, low: int | None = None, high: int | None = None, **kw: Any):
-        super().__init__(**({"low": low, "high": high} if low is not None else {}), **kw)
+class Float(_Range):
+    low: float
+    high: float
 
     @model_validator(mode="after")
-    def _ordered(self) -> Int:
-        if not self.low <= self.high:
-            raise ValueError(f"low <= high must hold, got low={self.low} high={self.high}")
+    def _log_positive(self) -> Float:
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low > 0, got low={self.low:g}")
+        return self
+
+
+class Int(_Range):
+    low: int
+    high: int
+    step: int = 1
+
+    @model_validator(mode="after")
+    def _steps(self) -> Int:
         if self.step < 1 or (self.log and (self.low < 1 or self.step != 1)):
             raise ValueError("step must be >= 1, and a log range needs low >= 1 and step 1")
         return self
-
-    def values(self) -> list[Any]:
-        return [self.low, self.high]
-
-    def describe(self) -> str:
-        return f"{self.low}..{self.high}{' log' if self.log else ''}"
 
 
 class Choice(_Param):
