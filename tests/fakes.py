@@ -108,6 +108,7 @@ class SleepyStrategy(Strategy):
 
 class FakeTaskOptions(TaskOptions):
     rows: int = Field(20, gt=0)
+    broken: bool = Field(False, description="loading the data fails")
 
 
 class FakeTask(Task):
@@ -124,6 +125,8 @@ class FakeTask(Task):
     def load(self, data_dir: Path | None) -> TaskData:
         from datasets import Dataset
 
+        if self.options.broken:
+            raise ValueError("the fake data file is corrupt")
         splits = {r: Dataset.from_dict({"label": [int(i % 3 == 0) for i in range(self.options.rows)]})
                   for r in ("train", "select", "report")}
         return TaskData(splits=splits, sources={r: DataSource("memory://fake") for r in splits})  # type: ignore[arg-type]

@@ -303,6 +303,12 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
 def _incompatible(suite: Suite, plugins: Plugins) -> list[str]:
     """Cells whose strategy (with its merged options) cannot serve the task's head."""
     problems = []
+    labels = tuple(t.label for t in suite.tasks)
+    for s in suite.strategies:
+        try:
+            plugins.strategies.get(s.name).factory.task_group(s.options, labels)
+        except ValueError as exc:
+            problems.append(f"strategies.{s.label}: {exc}")
     for model in suite.models:
         for t in suite.tasks:
             for s in suite.strategies:

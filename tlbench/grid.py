@@ -32,14 +32,29 @@ class Cell:
     space: dict[str, Any] = field(default_factory=dict, compare=False)
     #: the suite's ``train_sizes`` value this cell runs at (None: no such axis)
     train_size: int | str | None = None
+    #: for a strategy that trains tasks together (``Strategy.task_group``): every task of the group,
+    #: this one included, as (label, registered name, options); empty for single-task strategies
+    group: tuple[tuple[str, str, Options], ...] = ()
 
     def resolved(self) -> dict[str, Any]:
-        return {
+        out = {
             "model": self.model,
             "task": {"name": self.task_name, "options": self.task_options.model_dump(mode="json")},
             "strategy": {"name": self.strategy_name,
                          "options": self.strategy_options.model_dump(mode="json")},
         }
+        if self.group:
+            out["group"] = [{"label": label, "name": name, "options": opts.model_dump(mode="json")}
+                            for label, name, opts in self.group]
+        return out
+
+    @property
+    def group_id(self) -> str:
+        """What the cells trained together share (the id of their one training per seed); a
+        single-task cell's own id."""
+        if not self.group:
+            return self.id
+        return stable_id({k: v for k, v in self.resolved().items() if k != "task"})
 
     def runs(self) -> list[Run]:
         """The runs of the default options, one per seed."""
@@ -51,7 +66,7 @@ class Cell:
         from tlbench.space import as_json
 
         how = tuning.model_dump(mode="json")
-        return stable_id({"cell": self.id, "space": as_json(self.space), "tuning": how})
+        return stable_id({"cell": self.group_id, "space": as_json(self.space), "tuning": how})
 
     def with_params(self, params: dict[str, Any]) -> Cell:
         """The same cell with tuned ``params`` applied to its strategy options (validated)."""
@@ -92,14 +107,30 @@ def build_grid(suite: Suite, plugins: Plugins | None = None) -> list[Cell]:
             for strategy in suite.strategies:
                 s_opts, t_opts = merged_options(suite, plugins, strategy, task, model)
                 space, _ = cell_space(suite, plugins, strategy, task, model)
+                labels = task_group(suite, plugins, strategy, s_opts)
+                if labels is not None and task.label not in labels:
+                    continue  # this strategy's group does not include the task
+                members = [(t, merged_options(suite, plugins, strategy, t, model)[1])
+                           for t in suite.tasks if t.label in (labels or ())]
                 for size in suite.train_sizes or (None,):
-                    opts = t_opts if size is None else type(t_opts).model_validate(
-                        {**t_opts.model_dump(exclude_unset=True),
-                         "max_train_examples": None if size == "full" else size})
-                    partial = Cell("", model, task.label, task.name, opts, strategy.label,
-                                   strategy.name, s_opts, suite.seeds, space, size)
+                    group = tuple((t.label, t.name, _at_size(opts, size)) for t, opts in members)
+                    partial = Cell("", model, task.label, task.name, _at_size(t_opts, size), strategy.label,
+                                   strategy.name, s_opts, suite.seeds, space, size, group)
                     cells.append(replace(partial, id=stable_id(partial.resolved())))
     return cells
+
+
+def _at_size(options: Any, size: int | str | None) -> Any:
+    if size is None:
+        return options
+    return type(options).model_validate({**options.model_dump(exclude_unset=True),
+                                         "max_train_examples": None if size == "full" else size})
+
+
+def task_group(suite: Suite, plugins: Plugins, strategy: Any, options: Options) -> tuple[str, ...] | None:
+    """The task labels a strategy trains together in this suite (None: one task at a time)."""
+    factory = plugins.strategies.get(strategy.name).factory
+    return factory.task_group(options, tuple(t.label for t in suite.tasks))
 
 
 def build_runs(cells: list[Cell]) -> list[Run]:

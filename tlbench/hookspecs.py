@@ -52,6 +52,17 @@ def register_tasks(register: Register) -> None:
     """
 
 
+@hookspec
+def register_samplers(register: Register) -> None:
+    """Register task samplers for multitask training: ``register("round_robin", RoundRobin)``.
+
+    ``RoundRobin`` subclasses :class:`tlbench.samplers.Sampler` and implements
+    ``probabilities(sizes, *, progress, temperature) -> dict[task, probability]``. A suite names it
+    with ``sampler = "round_robin"`` in a multitask strategy's table; ``tlbench plugins`` lists it
+    with kind ``sampler``.
+    """
+
+
 @hookspec(firstresult=True)
 def resolve_model(model_id: str) -> Path | None:
     """Return a local directory holding ``model_id``'s weights, or ``None`` to pass.

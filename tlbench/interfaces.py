@@ -212,6 +212,19 @@ class Strategy(ABC):
         self.name = name
         self.options = options
 
+    @classmethod
+    def task_group(cls, options: StrategyOptions, tasks: tuple[str, ...]) -> tuple[str, ...] | None:
+        """The suite's task labels this strategy trains together (``tasks`` lists them all), or None:
+        one task per training (every strategy but multitask). A strategy returning a group trains
+        once per group and seed in :meth:`fit_group`, and each task of the group still gets its own
+        cell, record and leaderboard row. Raise ``ValueError`` for a group naming unknown tasks."""
+        return None
+
+    def fit_group(self, jobs: Mapping[str, Job]) -> Mapping[str, Fitted]:
+        """Train once on every task of a group (task label -> its job); one :class:`Fitted` per
+        task. Only strategies whose :meth:`task_group` returns a group are asked."""
+        raise NotImplementedError(f"{type(self).__name__} trains one task at a time")
+
     def problem(self, head: HeadSpec) -> str | None:
         """Why this strategy, with its options, cannot serve a task needing ``head`` (None when it
         can). Checked for every cell when a suite is validated, before any compute."""

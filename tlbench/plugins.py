@@ -24,7 +24,7 @@ from tlbench.registry import Registry
 
 GROUP = "tlbench"
 #: register hook -> the kind of name it registers. A new kind of plugin is one line here.
-KINDS = {"register_strategies": "strategy", "register_tasks": "task"}
+KINDS = {"register_strategies": "strategy", "register_tasks": "task", "register_samplers": "sampler"}
 
 
 @dataclass(frozen=True)
@@ -149,6 +149,10 @@ class Plugins:
     @property
     def tasks(self) -> Registry:
         return self.registries["task"]
+
+    @property
+    def samplers(self) -> Registry:
+        return self.registries["sampler"]
 
     def listing(self) -> list[dict[str, str]]:
         """One row per registered name, plus one per plugin that failed or was disabled."""

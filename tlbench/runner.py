@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from tlbench.config import Suite
-from tlbench.errors import StopTrial
-from tlbench.grid import Run
+from tlbench.errors import StopTrial, TlbenchError
+from tlbench.grid import Run, stable_id
 from tlbench.interfaces import ModelRef, Role, TaskData
 from tlbench.plugins import Plugins
 from tlbench.provenance import device_description, file_sha256, git_state, versions
@@ -192,41 +192,103 @@ class Runner:
         from transformers import set_seed
 
         cell = run.cell
+        if cell.group:
+            return self._execute_group(run, report)
         task = self.plugins.tasks.get(cell.task_name).factory(cell.task_name, cell.task_options)
         strategy = self.plugins.strategies.get(cell.strategy_name).factory(
             cell.strategy_name, cell.strategy_options)
-        model = self.model_ref(cell.model)
-        data = self._task_data(task)
-        job = prepare_job(task, model, data, seed=run.seed, device=self.device,
-                          cache_dir=self.cache_dir, progress=self.progress, report=report)
+        job = self._job(task, cell.model, run.seed, report)
         set_seed(run.seed)
         with PeakMemory(self.device) as memory:
             start = time.perf_counter()
             fitted = strategy.fit(job)
             train_seconds = time.perf_counter() - start
-            metrics, predictions = {}, {}
-            for role in ("select", "report"):
-                t0 = time.perf_counter()
-                outputs = fitted.predict(role)
-                seconds = time.perf_counter() - t0 + fitted.cached_seconds(role)
-                preds = task.decode(outputs, job.encoded(role), data.splits[role])
-                metrics[role] = task.score(preds, data.splits[role])
-                predictions[role] = preds.tolist() if hasattr(preds, "tolist") else list(preds)
-                if role == "report":
-                    preds_report = preds
+            evaluated = _evaluate(job, fitted)
+        return self._outcome(cell, cell.task, job, fitted, evaluated, train_seconds, memory)
+
+    def _job(self, task: Any, model_id: str, seed: int, report: Callable[[int, float], None] | None) -> Any:
+        return prepare_job(task, self.model_ref(model_id), self._task_data(task), seed=seed,
+                           device=self.device, cache_dir=self.cache_dir, progress=self.progress,
+                           report=report)
+
+    def _execute_group(self, run: Run, report: Callable[[int, float], None] | None) -> dict[str, Any]:
+        """One training for every task of the cell's group (``Strategy.fit_group``), kept on disk
+        per (group, options, seed): the runs of the group's other cells read it instead of training
+        again. A lock makes a second worker on this machine wait for the first one's training."""
+        from filelock import FileLock
+
+        cell = run.cell
+        strategy_cls = self.plugins.strategies.get(cell.strategy_name).factory
+        key = stable_id({"group": cell.group_id, "seed": run.seed, "device": self.device,
+                         "code": code_fingerprint(strategy_cls), "tlbench": self._static["versions"]})
+        path = self.cache_dir / "groups" / f"{key}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path) + ".lock"):
+            if path.is_file():
+                parts = json.loads(path.read_text())
+                shared = True
+            else:
+                parts = self._train_group(run, report)
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(parts, default=float))
+                tmp.replace(path)
+                shared = False
+        part = parts[cell.task]
+        part["group"] = {**part["group"], "reused": shared}
+        return part
+
+    def _train_group(self, run: Run, report: Callable[[int, float], None] | None) -> dict[str, Any]:
+        from transformers import set_seed
+
+        cell = run.cell
+        strategy = self.plugins.strategies.get(cell.strategy_name).factory(
+            cell.strategy_name, cell.strategy_options)
+        tasks, jobs = {}, {}
+        for label, name, options in cell.group:
+            try:
+                tasks[label] = self.plugins.tasks.get(name).factory(name, options)
+                jobs[label] = self._job(tasks[label], cell.model, run.seed, report)
+            except Exception as exc:
+                raise TlbenchError(f"task {label!r} of the {cell.strategy} group "
+                                   f"{[m[0] for m in cell.group]}: {type(exc).__name__}: {exc}") from exc
+        set_seed(run.seed)
+        with PeakMemory(self.device) as memory:
+            start = time.perf_counter()
+            fitted = dict(strategy.fit_group(jobs))
+            train_seconds = time.perf_counter() - start
+            if set(fitted) != set(jobs):
+                raise TlbenchError(f"{cell.strategy_name}.fit_group returned models for {sorted(fitted)}, "
+                                   f"not for the group {sorted(jobs)}")
+            evaluated = {label: _evaluate(jobs[label], fitted[label]) for label in jobs}
+        parts = {label: self._outcome(cell, label, jobs[label], fitted[label], evaluated[label],
+                                      train_seconds, memory) for label in jobs}
+        select = [p["metrics"]["select"][p["primary_metric"]] for p in parts.values()]
+        for part in parts.values():
+            part["group"] = {"tasks": list(jobs), "id": cell.group_id,
+                             "select_mean": sum(select) / len(select)}
+            # what tuning maximises and the pruner compares: the group's mean selection score
+            part["objective"] = part["group"]["select_mean"]
+        return parts
+
+    def _outcome(self, cell: Any, label: str, job: Any, fitted: Any, evaluated: dict[str, Any],
+                 train_seconds: float, memory: PeakMemory) -> dict[str, Any]:
+        task, data = job.task, job.data
         with tempfile.TemporaryDirectory() as tmp:
             fitted.save(Path(tmp))
             stored = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file())
         trainable, total = fitted.parameter_counts()
+        metrics, preds_report, seconds = evaluated["metrics"], evaluated["report"], evaluated["seconds"]
+        model = job.model
         n_report = len(data.splits["report"])
         return {
             "primary_metric": task.primary_metric,
             "metrics": metrics,
             "curve": job.extra.get("curve", []),
-            "predictions": {"report": predictions["report"]},
+            "predictions": {"report": preds_report.tolist() if hasattr(preds_report, "tolist")
+                            else list(preds_report)},
             "items": _items(task, preds_report, data.splits["report"], metrics["report"]),
             "data": {
-                "label": data.label or cell.task,
+                "label": data.label or label,
                 "sizes": data.sizes(),
                 "sources": {r: {"location": s.location, "sha256": s.sha256} for r, s in data.sources.items()},
                 "truncated_share": {r: task.truncated_share(job.encoded(r)) for r in data.splits},
@@ -246,6 +308,22 @@ class Runner:
                 "data_dir": str(self.suite.data_dir) if self.suite.data_dir else "hub",
             },
         }
+
+
+def _evaluate(job: Any, fitted: Any) -> dict[str, Any]:
+    """Select and report metrics, the report split's predictions and its inference seconds."""
+    task, data = job.task, job.data
+    metrics: dict[str, Any] = {}
+    out: dict[str, Any] = {"metrics": metrics}
+    for role in ("select", "report"):
+        t0 = time.perf_counter()
+        outputs = fitted.predict(role)
+        seconds = time.perf_counter() - t0 + fitted.cached_seconds(role)
+        preds = task.decode(outputs, job.encoded(role), data.splits[role])
+        metrics[role] = task.score(preds, data.splits[role])
+        if role == "report":
+            out["report"], out["seconds"] = preds, seconds
+    return out
 
 
 def _items(task: Any, predictions: Any, split: Any, metrics: dict[str, float]) -> dict[str, Any] | None:

@@ -290,6 +290,56 @@ class StrategyContract:
         assert primary >= self.min_accuracy
 
 
+class GroupStrategyContract(StrategyContract):
+    """For a strategy that trains tasks together (``Strategy.task_group`` returns a group): the
+    single-task contract above, plus ``fit_group`` on two toy tasks at once, one classifying texts
+    and one labelling tokens (two kinds of head on one model)."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def group_jobs(cls, workdir: Path, job: Any) -> dict[str, Any]:
+        from tlbench.runner import prepare_job
+
+        jobs = {"texts": job}
+        tags = ToyTagTask("tags", TaskOptions(select_examples=64, max_length=16))
+        jobs["tags"] = prepare_job(tags, job.model, tags.load(None), seed=0, device="cpu",
+                                   cache_dir=workdir / "cache")
+        return jobs
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def group_fitted(cls, instance: Any, group_jobs: dict[str, Any]) -> dict[str, Any]:
+        return dict(instance.fit_group(group_jobs))
+
+    def test_declares_its_group(self) -> None:
+        entry = get_plugins().strategies.get(self.strategy)
+        options = entry.factory.Options.model_validate(self.options)
+        group = entry.factory.task_group(options, ("texts", "tags"))
+        assert group and set(group) <= {"texts", "tags"}
+
+    def test_fit_group_gives_every_task_a_model(self, group_fitted: dict[str, Any],
+                                                group_jobs: dict[str, Any]) -> None:
+        assert set(group_fitted) == set(group_jobs)
+        for label, fitted in group_fitted.items():
+            job = group_jobs[label]
+            outputs = fitted.predict("report")
+            assert len(outputs) == len(job.data.splits["report"])
+            assert 0.0 <= job.score("report", outputs)[job.task.primary_metric] <= 1.0
+
+    def test_group_models_save_and_reload(self, group_fitted: dict[str, Any], group_jobs: dict[str, Any],
+                                          tmp_path: Path) -> None:
+        for label, fitted in group_fitted.items():
+            fitted.save(tmp_path / label)
+            again = self.new_instance().load(group_jobs[label], tmp_path / label)
+            assert_same_outputs(again.predict("report"), fitted.predict("report"))
+
+    def test_group_same_seed_same_result(self, group_fitted: dict[str, Any],
+                                         group_jobs: dict[str, Any]) -> None:
+        again = self.new_instance().fit_group(group_jobs)
+        for label, fitted in group_fitted.items():
+            assert_same_outputs(again[label].predict("report"), fitted.predict("report"))
+
+
 def assert_plugin_listed(name: str, distribution: str, kind: str = "strategy") -> None:
     """An installed plugin is discovered through the ``tlbench`` entry points: ``tlbench plugins
     --json``, run as a user would in a fresh process, lists ``name`` once, from ``distribution``, ok."""

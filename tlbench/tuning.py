@@ -97,18 +97,18 @@ class Tuner:
         self._studies: dict[str, optuna.Study] = {}
 
     def study(self, cell: Cell) -> optuna.Study:
-        if cell.id not in self._studies:
+        if cell.group_id not in self._studies:  # the cells trained together share one study
             key = cell.tuning_key(self.tuning)
-            seed = int(stable_id({"cell": cell.id, "seed": self.tuning.sampler_seed})[:8], 16)
+            seed = int(stable_id({"cell": cell.group_id, "seed": self.tuning.sampler_seed})[:8], 16)
             pruner = (optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
                       if self.tuning.pruner == "median" else optuna.pruners.NopPruner())
-            study = self.store.study_named(f"tune:{cell.id}:{key}", sampler=optuna.samplers.TPESampler(
+            study = self.store.study_named(f"tune:{cell.group_id}:{key}", sampler=optuna.samplers.TPESampler(
                 seed=seed, n_startup_trials=min(10, max(2, (self.tuning.budget.trials or 20) // 3))),
                 pruner=pruner)
             study.set_user_attr("cell", {"id": cell.id, "strategy": cell.strategy, "task": cell.task,
                                          "model": cell.model})
-            self._studies[cell.id] = study
-        return self._studies[cell.id]
+            self._studies[cell.group_id] = study
+        return self._studies[cell.group_id]
 
     def tunable(self, cell: Cell) -> bool:
         return bool(cell.space)
@@ -179,7 +179,8 @@ class Tuner:
             if record["status"] != "ok":
                 trial.set_user_attr("error", record["error"][-2000:])
                 raise RunFailed(record["error"].strip().splitlines()[-1] if record["error"] else "failed")
-            value = float(record["metrics"]["select"][record["primary_metric"]])
+            # a group's runs carry the mean over its tasks (``objective``), else the cell's select score
+            value = float(record.get("objective", record["metrics"]["select"][record["primary_metric"]]))
             if not math.isfinite(value):
                 trial.set_user_attr("error", f"selection score is {value}")
                 raise RunFailed(f"selection score is {value}")

@@ -81,7 +81,7 @@ def test_hook_that_raises_is_recorded(monkeypatch):
     assert "sst2" in p.tasks
 
 
-BUILTIN_STRATEGIES = {"full_finetune", "linear_probe", "partial_freeze", "peft", "lora"}
+BUILTIN_STRATEGIES = {"full_finetune", "linear_probe", "partial_freeze", "peft", "lora", "multitask"}
 
 
 @pytest.mark.parametrize(("var", "value", "kept"), [

@@ -1,0 +1,258 @@
+"""``multitask``: one pretrained encoder trained on several tasks at once, a head per task.
+
+The strategy declares its group through ``Strategy.task_group`` (all the suite's tasks, or
+``tasks = [...]``); the runner then trains once per group and seed (``fit_group``) and every task
+of the group still gets its own cell, record and leaderboard row. Sharing:
+
+- ``hard`` (default): one encoder, every task's head on top of it.
+- ``soft``: one encoder per task, each pulled towards the others by an L2 penalty on the distance
+  of its weights from their mean (``soft_weight``); it stores one encoder per task, and its cost
+  columns count every encoder.
+
+Each micro-batch comes from one task, drawn by a sampler plugin (``sampler``: ``uniform``,
+``proportional``, ``temperature``, ``annealed``, or any registered with ``register_samplers``), or
+(``batching = "mixed"``) from every task at once with the losses weighted by the sampler's
+probabilities. ``steps = "matched"`` trains as many optimizer steps as the single-task runs
+together (the sum over tasks of steps per epoch x epochs), so the comparison with
+``full_finetune`` is at equal compute. Selection evaluates every task's selection split: early
+stopping follows their mean, and ``selection = "per_task"`` keeps each task's best checkpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from tlbench import Fitted, HeadSpec, Job, Strategy, hookimpl
+from tlbench.engine.options import EngineOptions
+from tlbench.errors import suggest
+from tlbench.space import Float
+
+
+class MultitaskOptions(EngineOptions):
+    tasks: list[str] | None = Field(
+        None, min_length=1, description="task labels trained together [default: every task of the suite]")
+    sharing: Literal["hard", "soft"] = Field(
+        "hard", description="one encoder, or one encoder per task pulled together")
+    soft_weight: float = Field(1e-3, ge=0, description="soft sharing: weight of the L2 pull towards the mean")
+    sampler: str = Field("temperature", description="which task the next batch comes from (a sampler plugin)")
+    temperature: float = Field(2.0, gt=0, le=1000, description="sampler temperature (temperature, annealed)")
+    cap: int | None = Field(None, gt=0, description="rows per task counted by the sampler at most")
+    batching: Literal["task", "mixed"] = Field(
+        "task", description="one task per batch, or a batch of every task with weighted losses")
+    steps: Literal["matched"] | int = Field(
+        "matched", description="optimizer steps: matched = the single-task runs' sum, or a number")
+    selection: Literal["mean", "per_task"] = Field(
+        "mean", description="early stopping on the mean primary metric; per_task keeps each task's best")
+    pooling: Literal["cls", "mean"] = Field("cls", description="which token states feed text-level heads")
+    head: Literal["linear", "mlp"] = Field("linear", description="every task's head")
+    dropout: float = Field(0.1, ge=0, lt=1, description="dropout before the heads")
+
+    @field_validator("steps")
+    @classmethod
+    def _positive(cls, value: Any) -> Any:
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"steps must be 'matched' or a positive number, got {value}")
+        return value
+
+    @field_validator("sampler")
+    @classmethod
+    def _known_sampler(cls, value: str) -> str:
+        from tlbench.plugins import get_plugins
+
+        names = get_plugins().samplers.names()
+        if value not in names:
+            close = suggest(value, names)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise ValueError(f"unknown sampler {value!r}.{hint} Known: {', '.join(names)}")
+        return value
+
+
+class Multitask(Strategy):
+    description = "one encoder, a head per task, trained on a group of tasks at once"
+    Options = MultitaskOptions
+    search_space = {"lr": Float(1e-5, 3e-4, log=True), "temperature": Float(1.0, 5.0),
+                    "epochs": Float(1.0, 3.0)}  # steps scale with epochs when matched
+    options: MultitaskOptions
+
+    @classmethod
+    def task_group(cls, options: MultitaskOptions, tasks: tuple[str, ...]) -> tuple[str, ...]:  # type: ignore[override]
+        if options.tasks is None:
+            return tasks
+        unknown = [t for t in options.tasks if t not in tasks]
+        if unknown:
+            close = suggest(unknown[0], list(tasks))
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise ValueError(f"tasks names {unknown}, not tasks of this suite.{hint} "
+                             f"Tasks: {', '.join(tasks)}")
+        return tuple(dict.fromkeys(options.tasks))
+
+    def problem(self, head: HeadSpec) -> str | None:
+        from tlbench.engine.heads import SEQUENCE_KINDS, TOKEN_KINDS
+
+        known = SEQUENCE_KINDS + TOKEN_KINDS
+        return None if head.kind in known else f"no multitask head for kind {head.kind!r}; known: {known}"
+
+    def fit(self, job: Job) -> Fitted:
+        return self.fit_group({job.task.name: job})[job.task.name]
+
+    def fit_group(self, jobs: Mapping[str, Job]) -> dict[str, Fitted]:
+        from transformers import set_seed
+
+        from tlbench.engine import Collator, length_grouped_loader, rows_of
+        from tlbench.engine.training import run_steps
+
+        o, labels = self.options, list(jobs)
+        first = jobs[labels[0]]
+        set_seed(first.seed)
+        model = _MultitaskModel(jobs, o)
+        accum = o.grad_accum_steps
+        loaders = {t: length_grouped_loader(rows_of(jobs[t].encoded("train")), o.batch_size // accum,
+                                            Collator(jobs[t].extra["pad_id"]), first.seed + i,
+                                            o.length_grouping)
+                   for i, t in enumerate(labels)}
+        # what each single-task run would train (the engine's ``train``: steps per epoch x epochs)
+        per_task = {t: max(1, math.ceil(max(1, len(loader) // accum) * o.epochs))
+                    for t, loader in loaders.items()}
+        total = sum(per_task.values()) if o.steps == "matched" else o.steps
+        steps_per_epoch = max(1, round(total / o.epochs))
+        sizes = {t: min(len(jobs[t].data.splits["train"]), o.cap or math.inf) for t in labels}
+        stream = _Stream(loaders, sizes, o, first.seed, total * accum)
+        fitted = {t: _TaskFitted(model, t, jobs[t], o) for t in labels}
+        best = _Selection(model, labels, o.selection)
+
+        def evaluate() -> float:
+            scores = {t: jobs[t].score("select", fitted[t].predict("select"))[jobs[t].task.primary_metric]
+                      for t in labels}
+            best.update(scores)
+            return sum(scores.values()) / len(scores)
+
+        curve = run_steps(model, iter(stream), model.step_loss, o, total=total,
+                          steps_per_epoch=steps_per_epoch, device=first.device, evaluate=evaluate,
+                          report=first.report, progress=first.progress,
+                          description=f"{self.name} {'+'.join(labels)} seed {first.seed}")
+        for t in labels:
+            jobs[t].extra["curve"] = curve
+            jobs[t].extra["multitask"] = {"steps": total, "single_task_steps": per_task,
+                                          "batches_drawn": dict(stream.drawn), "sharing": o.sharing}
+            own = best.restore(t)
+            if own is not None:
+                fitted[t] = _TaskFitted(model, t, jobs[t], o, module=own)
+        return fitted
+
+    def load(self, job: Job, directory: Path) -> Fitted:
+        from tlbench.engine import load_trained
+
+        model = _MultitaskModel({job.task.name: job}, self.options)
+        load_trained(model.for_task(job.task.name), directory)
+        return _TaskFitted(model, job.task.name, job, self.options)
+
+
+class _Stream:
+    """Micro-batches for training: the sampler picks a task (or weights every task) per micro-batch."""
+
+    def __init__(self, loaders: dict[str, Any], sizes: dict[str, float], options: MultitaskOptions,
+                 seed: int, micro_batches: int):
+        import numpy as np
+
+        from tlbench.plugins import get_plugins
+
+        self.loaders, self.sizes, self.o, self.total = loaders, sizes, options, max(1, micro_batches)
+        self.sampler = get_plugins().samplers.get(options.sampler).factory(options.sampler)
+        self.rng = np.random.default_rng(seed)
+        self.iters = {t: self._cycle(loader) for t, loader in loaders.items()}
+        self.drawn = {t: 0 for t in loaders}
+
+    @staticmethod
+    def _cycle(loader: Any) -> Iterator[Any]:
+        while True:
+            yield from loader
+
+    def __iter__(self) -> Iterator[list[tuple[str, Any, float]]]:
+        from tlbench.samplers import checked
+
+        labels = list(self.loaders)
+        for n in range(10**12):
+            asked = self.sampler.probabilities(self.sizes, progress=min(1.0, n / self.total),
+                                               temperature=self.o.temperature)
+            probs = checked(asked, self.sizes, self.o.sampler)
+            if self.o.batching == "mixed":
+                chosen = [(t, probs[t]) for t in labels if probs[t] > 0]
+            else:
+                chosen = [(labels[int(self.rng.choice(len(labels), p=[probs[t] for t in labels]))], 1.0)]
+            for t, _ in chosen:
+                self.drawn[t] += 1
+            yield [(t, next(self.iters[t]), weight) for t, weight in chosen]
+
+
+def _MultitaskModel(jobs: Mapping[str, Job], o: MultitaskOptions) -> Any:  # noqa: N802 - builds a module
+    from tlbench.engine.multitask import MultitaskModel
+
+    return MultitaskModel(jobs, pooling=o.pooling, dropout=o.dropout, head=o.head, sharing=o.sharing,
+                          soft_weight=o.soft_weight)
+
+
+class _Selection:
+    """``per_task``: a copy of each task's encoder and head at its best selection score."""
+
+    def __init__(self, model: Any, labels: list[str], mode: str):
+        self.model, self.labels, self.mode = model, labels, mode
+        self.best: dict[str, float] = {}
+        self.state: dict[str, dict[str, Any]] = {}
+
+    def update(self, scores: dict[str, float]) -> None:
+        if self.mode != "per_task":
+            return
+        from tlbench.engine.fitted import trained_state
+
+        for t, value in scores.items():
+            if value > self.best.get(t, -math.inf):
+                self.best[t] = value
+                module = self.model.for_task(t)
+                self.state[t] = {k: v.clone() for k, v in trained_state(module).items()}
+
+    def restore(self, label: str) -> Any:
+        if label not in self.state:
+            return None
+        module = copy.deepcopy(self.model.for_task(label))
+        module.load_state_dict(self.state[label], strict=False)
+        return module.eval()
+
+
+class _TaskFitted(Fitted):
+    """One task's view of the multitask model: its encoder and head predict and are stored; the
+    parameter counts are the whole model's (everything that trained for this result)."""
+
+    def __init__(self, model: Any, label: str, job: Job, o: MultitaskOptions, module: Any = None):
+        from tlbench.engine import Collator, ModuleFitted, rows_of
+
+        self.model = model
+        self.inner = ModuleFitted(module if module is not None else model.for_task(label),
+                                  lambda role: rows_of(job.encoded(role)), Collator(job.extra["pad_id"]),
+                                  device=job.device, batch_size=o.eval_batch_size, precision=o.precision)
+
+    @property
+    def module(self) -> Any:
+        """The task's encoder and head (what predicts and is stored)."""
+        return self.inner.module
+
+    def predict(self, role: Any) -> Any:
+        return self.inner.predict(role)
+
+    def parameter_counts(self) -> tuple[int, int]:
+        from tlbench.engine import count_parameters
+
+        return count_parameters(self.model)
+
+    def save(self, directory: Path) -> None:
+        self.inner.save(directory)
+
+
+@hookimpl
+def register_strategies(register):  # noqa: ANN001, ANN201
+    register("multitask", Multitask)

@@ -1,0 +1,247 @@
+"""multitask: the contract kit (single task and a group), sharing, samplers, steps, and how the grid,
+the runner and tuning treat a strategy that spans tasks (one training per group and seed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tlbench import build_grid, load_suite
+from tlbench.errors import ConfigError
+from tlbench.plugins import get_plugins
+from tlbench.samplers import Sampler, checked
+from tlbench.testing import GroupStrategyContract, StrategyContract, ToyTagTask, tiny_bert
+
+
+class TestMultitask(GroupStrategyContract):
+    strategy = "multitask"
+    options = {"lr": 1e-3, "epochs": 6, "batch_size": 16}
+    min_accuracy = 0.8  # one task: the same training as full fine-tuning
+
+    def test_hard_sharing_trains_one_encoder_under_both_heads(self, group_fitted):  # noqa: ANN001
+        texts, tags = group_fitted["texts"], group_fitted["tags"]
+        assert texts.module.backbone is tags.module.backbone
+        heads = sum(p.numel() for f in (texts, tags) for p in f.module.head.parameters())
+        encoder = sum(p.numel() for p in texts.module.backbone.parameters())
+        assert texts.parameter_counts() == (encoder + heads, encoder + heads)
+
+    def test_matched_steps_are_the_single_task_runs_sum(self, group_fitted, group_jobs):  # noqa: ANN001
+        info = group_jobs["texts"].extra["multitask"]
+        assert info["steps"] == sum(info["single_task_steps"].values())
+        assert sum(info["batches_drawn"].values()) == info["steps"]  # one task per batch
+        assert all(n > 0 for n in info["batches_drawn"].values())
+
+
+class TestMultitaskTokens(StrategyContract):
+    strategy = "multitask"
+    options = {"lr": 1e-3, "epochs": 2, "batch_size": 16}
+    task_class = ToyTagTask
+
+
+class TestMultitaskSoft(GroupStrategyContract):
+    strategy = "multitask"
+    options = {"lr": 1e-3, "epochs": 2, "batch_size": 16, "sharing": "soft", "soft_weight": 0.01,
+               "batching": "mixed", "selection": "per_task", "sampler": "annealed"}
+
+    def test_soft_sharing_keeps_an_encoder_per_task_and_counts_them(self, group_fitted):  # noqa: ANN001
+        texts, tags = group_fitted["texts"], group_fitted["tags"]
+        assert texts.module.backbone is not tags.module.backbone
+        encoder = sum(p.numel() for p in texts.module.backbone.parameters())
+        assert texts.parameter_counts()[0] > 2 * encoder
+
+    def test_mixed_batches_draw_every_task_each_step(self, group_fitted, group_jobs):  # noqa: ANN001
+        info = group_jobs["tags"].extra["multitask"]
+        assert info["batches_drawn"] == {"texts": info["steps"], "tags": info["steps"]}
+
+
+def test_soft_penalty_pulls_encoders_together(tmp_path):
+    import torch
+
+    from tlbench.engine.multitask import MultitaskModel
+    from tlbench.interfaces import ModelRef
+
+    class J:  # what MultitaskModel reads of a job
+        def __init__(self, head):  # noqa: ANN001
+            self.device, self.task = "cpu", head
+            self.model = ModelRef("t", str(tiny_bert(tmp_path / "m")), "")
+
+    head = type("T", (), {"head": ToyTagTask("x", ToyTagTask.Options()).head})()
+    model = MultitaskModel({"a": J(head), "b": J(head)}, pooling="cls", dropout=0.0, head="linear",
+                           sharing="soft", soft_weight=1.0)
+    with torch.no_grad():
+        assert model.penalty().item() == 0.0  # both copies start from the checkpoint
+        next(model.for_task("b").backbone.parameters()).add_(1.0)
+        assert model.penalty().item() > 0.0
+
+
+# -- samplers -----------------------------------------------------------------------------------
+SIZES = {"big": 900, "small": 100}
+
+
+def probs(name: str, progress: float = 0.0, temperature: float = 2.0) -> dict[str, float]:
+    sampler = get_plugins().samplers.get(name).factory(name)
+    return checked(sampler.probabilities(SIZES, progress=progress, temperature=temperature), SIZES, name)
+
+
+def test_builtin_samplers_match_jiants_definitions():
+    assert probs("uniform") == pytest.approx({"big": 0.5, "small": 0.5})
+    assert probs("proportional") == pytest.approx({"big": 0.9, "small": 0.1})
+    assert probs("temperature", temperature=1.0) == pytest.approx(probs("proportional"))
+    assert probs("temperature", temperature=2.0) == pytest.approx({"big": 0.75, "small": 0.25})  # 30 : 10
+    assert probs("temperature", temperature=1e6)["small"] == pytest.approx(0.5, abs=1e-4)
+    # annealed: proportional at the start, the temperature's at the end
+    assert probs("annealed", 0.0) == pytest.approx(probs("proportional"))
+    assert probs("annealed", 1.0) == pytest.approx(probs("temperature"))
+    assert 0.1 < probs("annealed", 0.5)["small"] < 0.25
+
+
+def test_a_bad_sampler_answer_fails_naming_the_sampler():
+    with pytest.raises(ValueError, match="sampler 'odd'.*sum to 1"):
+        checked({"big": 0.7, "small": 0.7}, SIZES, "odd")
+    with pytest.raises(ValueError, match="not for the tasks"):
+        checked({"big": 1.0}, SIZES, "odd")
+
+
+class RoundRobin(Sampler):
+    description = "a third party's sampler"
+
+    def probabilities(self, sizes, *, progress, temperature):  # noqa: ANN001, ANN201
+        return {t: 1.0 / len(sizes) for t in sizes}
+
+
+def test_register_samplers(plugins):
+    from tlbench import hookimpl
+
+    class Plugin:
+        @hookimpl
+        def register_samplers(self, register):  # noqa: ANN001, ANN201
+            register("round_robin", RoundRobin)
+
+    with plugins.temporarily(Plugin(), name="tlbench-rr") as p:
+        row = next(r for r in p.listing() if r["name"] == "round_robin")
+        assert (row["kind"], row["distribution"]) == ("sampler", "tlbench-rr")
+        assert p.samplers.get("round_robin").factory is RoundRobin
+
+
+# -- suites: the grid, validation, the runner and tuning ------------------------------------------
+SUITE = """
+models = ["{model}"]
+seeds = [0]
+heartbeat_seconds = 1
+{tuning}
+[tasks.a]
+task = "fake_task"
+[tasks.b]
+task = "fake_task"
+rows = 30
+{more_tasks}
+[strategies.multitask]
+steps = 3
+batch_size = 8
+{options}
+[strategies.fake_strategy]
+"""
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_bert(tmp_path_factory.mktemp("tiny"))
+
+
+def suite(tmp_path: Path, plugins, model: Path, *, options: str = "", tuning: str = "",  # noqa: ANN001
+          more_tasks: str = ""):  # noqa: ANN201
+    path = tmp_path / "s.toml"
+    path.write_text(SUITE.format(model=model, options=options, tuning=tuning, more_tasks=more_tasks))
+    return load_suite(path, plugins)
+
+
+def test_a_group_is_one_cell_per_task_sharing_one_training_id(tmp_path, with_fakes, model):
+    cells = build_grid(suite(tmp_path, with_fakes, model), with_fakes)
+    mt = [c for c in cells if c.strategy == "multitask"]
+    assert [c.task for c in mt] == ["a", "b"]
+    assert mt[0].id != mt[1].id and mt[0].group_id == mt[1].group_id
+    assert [m[0] for m in mt[0].group] == ["a", "b"]
+    single = [c for c in cells if c.strategy == "fake_strategy"]
+    assert all(not c.group and c.group_id == c.id for c in single)
+    # a member's options are part of every member's identity
+    changed = build_grid(suite(tmp_path, with_fakes, model, more_tasks="").model_copy(update={
+        "tasks": tuple(t if t.label == "a" else t.model_copy(update={"options": t.options.model_copy(
+            update={"rows": 31})}) for t in suite(tmp_path, with_fakes, model).tasks)}), with_fakes)
+    assert [c.id for c in changed if c.strategy == "multitask"][0] != mt[0].id
+
+
+def test_named_group_keeps_its_tasks_and_unknown_names_are_suggested(tmp_path, with_fakes, model):
+    more = '[tasks.c]\ntask = "fake_task"\nrows = 40\n'
+    cells = build_grid(suite(tmp_path, with_fakes, model, options='tasks = ["a", "c"]', more_tasks=more),
+                       with_fakes)
+    assert [c.task for c in cells if c.strategy == "multitask"] == ["a", "c"]
+    with pytest.raises(ConfigError, match=r"strategies.multitask: tasks names \['d'\].*Tasks: a, b"):
+        suite(tmp_path, with_fakes, model, options='tasks = ["a", "d"]')
+
+
+def test_an_unknown_sampler_is_a_config_error_with_a_suggestion(tmp_path, with_fakes, model):
+    with pytest.raises(ConfigError, match="unknown sampler 'temprature'. Did you mean: temperature"):
+        suite(tmp_path, with_fakes, model, options='sampler = "temprature"')
+
+
+def run_suite(tmp_path: Path, plugins, model: Path, **kw) -> tuple:  # noqa: ANN001, ANN003
+    from tlbench.runner import Runner
+    from tlbench.store import Store
+    from tlbench.tuning import Tuner
+    from tlbench.worker import Worker
+
+    s = suite(tmp_path, plugins, model, **kw)
+    cells = [c for c in build_grid(s, plugins) if c.strategy == "multitask"]
+    store = Store(f"sqlite:///{tmp_path}/db.sqlite", s.name, heartbeat_seconds=1)
+    tuner = Tuner(store, s.tuning, s.seeds) if s.tuning else None
+    runner = Runner(s, plugins, device="cpu", cache_dir=tmp_path / "cache")
+    trainings = []
+    group_fit = plugins.strategies.get("multitask").factory.fit_group
+
+    def counting(self, jobs):  # noqa: ANN001, ANN202
+        trainings.append(sorted(jobs))
+        return group_fit(self, jobs)
+
+    plugins.strategies.get("multitask").factory.fit_group = counting
+    try:
+        Worker(s, cells, store, runner.execute, tuner=tuner, poll_seconds=0.1).run()
+    finally:
+        plugins.strategies.get("multitask").factory.fit_group = group_fit
+    return cells, store, tuner, trainings
+
+
+def test_the_group_trains_once_per_seed_and_each_task_gets_its_record(tmp_path, with_fakes, model):
+    cells, store, _, trainings = run_suite(tmp_path, with_fakes, model)
+    assert trainings == [["a", "b"]]
+    records = {r["task"]: r for r in store.records()}
+    assert set(records) == {"a", "b"} and all(r["status"] == "ok" for r in records.values())
+    a, b = records["a"], records["b"]
+    assert a["group"]["tasks"] == ["a", "b"] and [a["group"]["reused"], b["group"]["reused"]] == [False, True]
+    assert a["cost"]["train_seconds"] == b["cost"]["train_seconds"]
+    assert a["data"]["sizes"]["train"] != b["data"]["sizes"]["train"]  # each task's own data
+    assert a["objective"] == pytest.approx((a["metrics"]["select"]["accuracy"]
+                                            + b["metrics"]["select"]["accuracy"]) / 2)
+    json.dumps(a)  # a record stays plain JSON
+
+
+def test_tuning_a_group_is_one_study_and_its_best_params_rerun_for_every_task(tmp_path, with_fakes, model):
+    cells, store, tuner, trainings = run_suite(tmp_path, with_fakes, model,
+                                               tuning="[tuning]\nbudget = { trials = 2 }\npruner = \"none\"")
+    a, b = cells
+    assert tuner.study(a) is tuner.study(b) and len(tuner.trials(a)) == 2
+    tuned = [r for r in store.records() if r["variant"] == "tuned"]
+    assert sorted(r["task"] for r in tuned) == ["a", "b"]
+    assert tuned[0]["tuned_params"] == tuned[1]["tuned_params"]
+    # two trials, one default training, one tuned (unless the tuned params repeat a trial's seed run)
+    assert 3 <= len(trainings) <= 4
+
+
+def test_a_broken_task_fails_the_group_naming_the_task(tmp_path, with_fakes, model):
+    more = '[tasks.c]\ntask = "fake_task"\nbroken = true\n'
+    _, store, _, _ = run_suite(tmp_path, with_fakes, model, more_tasks=more)
+    records = store.records()
+    assert len(records) == 3 and all(r["status"] == "failed" for r in records)
+    assert all("task 'c' of the multitask group ['a', 'b', 'c']" in r["error"]
+               and "fake data file is corrupt" in r["error"] for r in records)
