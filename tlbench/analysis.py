@@ -103,6 +103,7 @@ def analyse(records: list[dict[str, Any]], *, baseline: str = DEFAULT_BASELINE, 
                 item_data[s] = found
         _compare(entry, item_data, baseline, n_resamples, seed)
         result["tasks"][t] = entry
+    result["transfer"] = _transfer(ok, result["tasks"], baseline)
     result["mean_rank"] = stats.mean_ranks(means, tasks, allow_missing=allow_missing)
     result["coverage"] = {s: {"tasks": sum(t in means[s] for t in tasks), "of": len(tasks)}
                           for s in strategies}
@@ -136,6 +137,22 @@ def _compare(entry: dict[str, Any], item_data: dict[str, tuple[dict[int, np.ndar
         entry["comparisons"][s] = {"delta": c.delta, "ci95": [c.low, c.high], "p_value": c.p_value,
                                    "p_holm": p_holm, "mcnemar_p": c.mcnemar_p, "seeds": c.seeds,
                                    "verdict": c.verdict}
+
+
+def _transfer(ok: list[dict[str, Any]], tasks: dict[str, Any], baseline: str) -> dict[str, Any]:
+    """For each strategy that trained tasks together (records with a ``group``): per task of its
+    group, the paired Δ against the baseline trained on that task alone, and the tasks that lost
+    (negative transfer: the interval lies below zero)."""
+    out: dict[str, Any] = {}
+    if any(r.get("group") for r in ok if r["strategy"] == baseline):
+        return out  # the baseline itself spans tasks: no single-task reference
+    for s in _ordered(r["strategy"] for r in ok if r.get("group")):
+        group = next(r["group"]["tasks"] for r in ok if r["strategy"] == s and r.get("group"))
+        rows = {t: tasks.get(t, {}).get("comparisons", {}).get(s) for t in group}
+        out[s] = {"tasks": group, "rows": rows,
+                  "lost": [t for t, c in rows.items() if c and c["verdict"] == "worse"],
+                  "gained": [t for t, c in rows.items() if c and c["verdict"] == "better"]}
+    return out
 
 
 def _size_key(size: Any) -> float:

@@ -101,7 +101,8 @@ def verify(suite_path: SuiteArg, cell: Annotated[str, typer.Option(help="cell id
     results_dir, url = _where(suite, results, storage)
     records, _ = _stored_records(suite, suite_path, results_dir, url)
     target = find_cell(cells, cell)
-    v = check(target, records, Runner(suite, plugins, device=device).execute, seed)
+    # a real rerun: a multitask group trains again rather than reading its kept training
+    v = check(target, records, Runner(suite, plugins, device=device, reuse_groups=False).execute, seed)
     where = (f"the stored 95% interval [{v.low:.4f}, {v.high:.4f}] over {v.n} seeds" if v.n > 1
              else "the stored score (one seed: no interval)")
     console.print(f"{target.strategy} × {target.task} ({v.variant}) seed {v.seed}: {v.metric} stored "
@@ -126,7 +127,8 @@ def _print_plan(suite: Any, cells: list[Any], plugins: Any) -> None:
                       "by time" if p.trials is None else str(p.trials),
                       "?" if p.examples is None else human_count(p.examples))
     Console(width=max(console.width, 150)).print(table)  # a wide table: not squeezed into 80 columns
-    runs, trials = sum(p.runs for p in plans), [p.trials for p in plans]
+    runs = sum(p.runs for p in plans)
+    trials = list({p.group or id(p): p.trials for p in plans}.values())  # a group's cells share trials
     known = [p.examples for p in plans if p.examples is not None]
     tuning = (f"tuning {suite.tuning.budget.describe()} per tunable cell" if suite.tuning else "no tuning")
     console.print(f"{len(cells)} cells × {len(suite.seeds)} seeds; {tuning}: {runs} runs "
@@ -135,7 +137,9 @@ def _print_plan(suite: Any, cells: list[Any], plugins: Any) -> None:
                   f"{human_count(sum(known))} training examples × epochs"
                   f"{' (cells with unknown sizes not counted)' if len(known) < len(plans) else ''}. "
                   "A frozen-feature strategy's epochs run over cached features: its encoder work is one "
-                  "pass over each split per task, shared by its seeds and trials.")
+                  "pass over each split per task, shared by its seeds and trials."
+                  + (" A multitask group trains once per seed and trial for all its tasks (its trials "
+                     "are counted once)." if any(p.group for p in plans) else ""))
 
 
 class RichProgress:

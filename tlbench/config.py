@@ -306,9 +306,20 @@ def _incompatible(suite: Suite, plugins: Plugins) -> list[str]:
     labels = tuple(t.label for t in suite.tasks)
     for s in suite.strategies:
         try:
-            plugins.strategies.get(s.name).factory.task_group(s.options, labels)
+            group = plugins.strategies.get(s.name).factory.task_group(s.options, labels)
         except ValueError as exc:
             problems.append(f"strategies.{s.label}: {exc}")
+            continue
+        for model in suite.models if group else ():
+            by_task = {t.label: merged_options(suite, plugins, s, t, model)[0].model_dump_json()
+                       for t in suite.tasks if t.label in group}
+            if len(set(by_task.values())) > 1:
+                changed = sorted(t for t, o in by_task.items() if o != s.options.model_dump_json())
+                problems.append(
+                    f"strategies.{s.label} trains {', '.join(group)} together with one set of options, "
+                    f"but [[overrides]] give it different options for some of them "
+                    f"({', '.join(changed)}): set them in "
+                    f"[strategies.{s.label}], or use task_options to change a task")
     for model in suite.models:
         for t in suite.tasks:
             for s in suite.strategies:

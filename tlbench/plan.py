@@ -3,7 +3,8 @@
 Counts cells, default runs, tuning trials and tuned runs, and estimates the training work as
 examples x epochs per run: the task's ``max_train_examples`` capped by the rows of its first mirror
 file (counted, gzip lines) when the suite reads a mirror. It is an upper bound where a task carves
-its selection rows out of train; a seconds budget gives no trial count (shown as such).
+its selection rows out of train; a seconds budget gives no trial count (shown as such). Cells trained
+together (a multitask group) count their trials once and their examples as each task's share.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class CellPlan:
     epochs: float
     runs: int  # default + tuned runs
     trials: int | None  # None: a seconds budget
+    #: cells trained together (a multitask group) share this id, their trainings and their trials:
+    #: each cell's examples are its own share of the group's work
+    group: str = ""
 
     @property
     def per_run(self) -> float | None:
@@ -58,5 +62,5 @@ def plan(suite: Any, cells: list[Any], plugins: Any) -> list[CellPlan]:
         if tuned:
             trials = tuning.budget.trials  # None with a seconds budget
         out.append(CellPlan(c.strategy, c.task, rows, float(getattr(c.strategy_options, "epochs", 1.0)),
-                            len(c.seeds) * (2 if tuned else 1), trials))
+                            len(c.seeds) * (2 if tuned else 1), trials, c.group_id if c.group else ""))
     return out

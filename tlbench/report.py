@@ -124,6 +124,7 @@ def leaderboard(records: list[dict[str, Any]], suite: str, *, baseline: str = DE
         if t in a.get("curves", {}):
             lines += ["", _curve_text(a["curves"][t])]
         lines += [f"![{Path(f).stem}]({f})" for f in (figures or {}).get(t, [])]
+    lines += _transfer_section(a)
     problems = [*[(c, "failed") for c in a["failed"]], *[(c, "missing") for c in a["missing"]]]
     if problems:
         lines += ["", "## Failed and missing cells", ""]
@@ -140,6 +141,27 @@ def leaderboard(records: list[dict[str, Any]], suite: str, *, baseline: str = DE
                          f": `{last}`")
     lines += ["", _provenance(runs)]
     return "\n".join(lines) + "\n"
+
+
+def _transfer_section(a: dict[str, Any]) -> list[str]:
+    """The negative-transfer table: each task of a multitask group against ``baseline`` alone."""
+    lines: list[str] = []
+    for s, t in a.get("transfer", {}).items():
+        lines += ["", f"## Transfer: {s} against {a['baseline']} trained on each task alone", "",
+                  f"One training over {', '.join(t['tasks'])}; Δ is {s} minus `{a['baseline']}` on the "
+                  "same report items and seeds (paired bootstrap, 95% interval).", "",
+                  "| task | Δ | 95% interval | verdict |", "|---|---|---|---|"]
+        for task, c in t["rows"].items():
+            label = a["tasks"].get(task, {}).get("label", task)
+            if c is None:
+                lines.append(f"| {label} | – | – | no paired comparison (a side is missing) |")
+            else:
+                lines.append(f"| {label} | {c['delta']:+.3f} | [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] | "
+                             f"{'**' + c['verdict'] + '**' if c['verdict'] != 'tie' else 'tie'} |")
+        lost = ", ".join(t["lost"]) or "none"
+        gained = ", ".join(t["gained"]) or "none"
+        lines += ["", f"Negative transfer (worse than alone): {lost}. Positive transfer: {gained}."]
+    return lines
 
 
 def _curve_text(curve: dict[str, Any]) -> str:

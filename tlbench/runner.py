@@ -135,11 +135,12 @@ def resolve_model(model_id: str, plugins: Plugins) -> ModelRef:
 
 class Runner:
     def __init__(self, suite: Suite, plugins: Plugins, *, device: str = "auto",
-                 cache_dir: Path | None = None, progress: Any = None):
+                 cache_dir: Path | None = None, progress: Any = None, reuse_groups: bool = True):
         from tlbench.engine.model import pick_device, setup_device
 
         _quiet_libraries()
         self.suite, self.plugins, self.progress = suite, plugins, progress
+        self.reuse_groups = reuse_groups  # False: a group's kept training is never read (verify)
         self.device = pick_device(device)
         setup_device(self.device)
         self.cache_dir = Path(cache_dir or default_cache_dir())
@@ -224,7 +225,7 @@ class Runner:
         path = self.cache_dir / "groups" / f"{key}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(path) + ".lock"):
-            if path.is_file():
+            if path.is_file() and self.reuse_groups:
                 parts = json.loads(path.read_text())
                 shared = True
             else:
@@ -284,6 +285,8 @@ class Runner:
             "primary_metric": task.primary_metric,
             "metrics": metrics,
             "curve": job.extra.get("curve", []),
+            # what a strategy says about its run (``job.extra["details"]``: multitask's steps and draws)
+            "details": job.extra.get("details", {}),
             "predictions": {"report": preds_report.tolist() if hasattr(preds_report, "tolist")
                             else list(preds_report)},
             "items": _items(task, preds_report, data.splits["report"], metrics["report"]),

@@ -138,7 +138,7 @@ class Multitask(Strategy):
                           description=f"{self.name} {'+'.join(labels)} seed {first.seed}")
         for t in labels:
             jobs[t].extra["curve"] = curve
-            jobs[t].extra["multitask"] = {"steps": total, "single_task_steps": per_task,
+            jobs[t].extra["details"] = {"steps": total, "single_task_steps": per_task,
                                           "batches_drawn": dict(stream.drawn), "sharing": o.sharing}
             own = best.restore(t)
             if own is not None:

@@ -3,6 +3,7 @@ the runner and tuning treat a strategy that spans tasks (one training per group 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -28,7 +29,7 @@ class TestMultitask(GroupStrategyContract):
         assert texts.parameter_counts() == (encoder + heads, encoder + heads)
 
     def test_matched_steps_are_the_single_task_runs_sum(self, group_fitted, group_jobs):  # noqa: ANN001
-        info = group_jobs["texts"].extra["multitask"]
+        info = group_jobs["texts"].extra["details"]
         assert info["steps"] == sum(info["single_task_steps"].values())
         assert sum(info["batches_drawn"].values()) == info["steps"]  # one task per batch
         assert all(n > 0 for n in info["batches_drawn"].values())
@@ -52,7 +53,7 @@ class TestMultitaskSoft(GroupStrategyContract):
         assert texts.parameter_counts()[0] > 2 * encoder
 
     def test_mixed_batches_draw_every_task_each_step(self, group_fitted, group_jobs):  # noqa: ANN001
-        info = group_jobs["tags"].extra["multitask"]
+        info = group_jobs["tags"].extra["details"]
         assert info["batches_drawn"] == {"texts": info["steps"], "tags": info["steps"]}
 
 
@@ -197,19 +198,26 @@ def run_suite(tmp_path: Path, plugins, model: Path, **kw) -> tuple:  # noqa: ANN
     store = Store(f"sqlite:///{tmp_path}/db.sqlite", s.name, heartbeat_seconds=1)
     tuner = Tuner(store, s.tuning, s.seeds) if s.tuning else None
     runner = Runner(s, plugins, device="cpu", cache_dir=tmp_path / "cache")
-    trainings = []
-    group_fit = plugins.strategies.get("multitask").factory.fit_group
+    with counted(plugins) as trainings:
+        Worker(s, cells, store, runner.execute, tuner=tuner, poll_seconds=0.1).run()
+    return cells, store, tuner, trainings
+
+
+@contextlib.contextmanager
+def counted(plugins):  # noqa: ANN001, ANN201
+    """The task groups multitask trained while the block ran (its ``fit_group`` calls)."""
+    cls = plugins.strategies.get("multitask").factory
+    group_fit, trainings = cls.fit_group, []
 
     def counting(self, jobs):  # noqa: ANN001, ANN202
         trainings.append(sorted(jobs))
         return group_fit(self, jobs)
 
-    plugins.strategies.get("multitask").factory.fit_group = counting
+    cls.fit_group = counting
     try:
-        Worker(s, cells, store, runner.execute, tuner=tuner, poll_seconds=0.1).run()
+        yield trainings
     finally:
-        plugins.strategies.get("multitask").factory.fit_group = group_fit
-    return cells, store, tuner, trainings
+        cls.fit_group = group_fit
 
 
 def test_the_group_trains_once_per_seed_and_each_task_gets_its_record(tmp_path, with_fakes, model):
@@ -224,6 +232,16 @@ def test_the_group_trains_once_per_seed_and_each_task_gets_its_record(tmp_path, 
     assert a["objective"] == pytest.approx((a["metrics"]["select"]["accuracy"]
                                             + b["metrics"]["select"]["accuracy"]) / 2)
     json.dumps(a)  # a record stays plain JSON
+    # verify's runner trains again instead of reading the kept training
+    from tlbench.grid import Run
+    from tlbench.runner import Runner
+
+    s = suite(tmp_path, with_fakes, model)
+    with counted(with_fakes) as again:
+        for reuse in (True, False):
+            Runner(s, with_fakes, device="cpu", cache_dir=tmp_path / "cache",
+                   reuse_groups=reuse).execute(Run(cells[1], 0))
+    assert again == [["a", "b"]]
 
 
 def test_tuning_a_group_is_one_study_and_its_best_params_rerun_for_every_task(tmp_path, with_fakes, model):
@@ -245,3 +263,11 @@ def test_a_broken_task_fails_the_group_naming_the_task(tmp_path, with_fakes, mod
     assert len(records) == 3 and all(r["status"] == "failed" for r in records)
     assert all("task 'c' of the multitask group ['a', 'b', 'c']" in r["error"]
                and "fake data file is corrupt" in r["error"] for r in records)
+
+
+def test_an_override_of_one_group_task_is_refused(tmp_path, with_fakes, model):
+    more = '[[overrides]]\nstrategy = "multitask"\ntask = "b"\noptions = { lr = 0.5 }\n'
+    path = tmp_path / "s.toml"
+    path.write_text(SUITE.format(model=model, options="", tuning="", more_tasks="") + more)
+    with pytest.raises(ConfigError, match=r"strategies.multitask trains a, b together .* some of them \(b\)"):
+        load_suite(path, with_fakes)

@@ -10,6 +10,7 @@ import pytest
 from scipy import stats as st
 
 from tests.records import record
+from tlbench.analysis import analyse
 from tlbench.report import human_bytes, human_count, human_seconds, leaderboard, write_report
 
 
@@ -135,3 +136,22 @@ def test_train_sizes_is_a_grid_axis(tmp_path, with_fakes):
     path.write_text(path.read_text().replace('[10, "full"]', "[10, 10]"))
     with pytest.raises(ConfigError, match="train_sizes: positive, distinct sizes"):
         load_suite(path, with_fakes)
+
+
+def test_negative_transfer_table_names_the_tasks_multitask_lost():
+    base = [1.0] * 500 + [0.0] * 500
+    records = [record(task=t, seed=s, items=base) for t in ("sst2", "conll2003") for s in range(2)]
+    group = {"tasks": ["sst2", "conll2003"], "id": "g"}
+    lost = [1.0] * 400 + [0.0] * 600  # wrong on 100 items the baseline gets right
+    records += [dict(record("multitask", "sst2", seed=s, items=lost), group=group) for s in range(2)]
+    records += [dict(record("multitask", "conll2003", seed=s, items=base), group=group) for s in range(2)]
+    a = analyse(records)
+    assert a["transfer"]["multitask"]["lost"] == ["sst2"] and a["transfer"]["multitask"]["gained"] == []
+    md = leaderboard(records, "s")
+    section = md.split("## Transfer: multitask against full_finetune", 1)[1]
+    row = row_of(section, "sst2", "| task")
+    assert row.startswith("| sst2 | -0.100 | [-0.1") and "**worse**" in row
+    assert "| conll2003 | +0.000 | [+0.000, +0.000] | tie |" in section
+    assert "Negative transfer (worse than alone): sst2. Positive transfer: none." in section
+    # no group, no table
+    assert "## Transfer" not in leaderboard([r for r in records if r["strategy"] != "multitask"], "s")
