@@ -63,6 +63,9 @@ class Tuning(_Raw):
     pruner: Literal["median", "none"] = Field("median", description="stop hopeless trials early")
     sampler_seed: int = Field(0, ge=0, description="seed of each cell's TPE sampler (with the cell id)")
     trial_seed: int | None = Field(None, description="training seed of trials [default: first of seeds]")
+    start_from_defaults: bool = Field(
+        True, description="the first trial of each cell tries the strategy's default options (when "
+                          "inside the space): the default run with the trial seed reuses that training")
 
 
 class RawSuite(_Raw):

@@ -87,6 +87,13 @@ class Run:
     params: dict[str, Any] = field(default_factory=dict, compare=False)  # the tuned values
 
     @property
+    def key(self) -> str:
+        """What the training computes: the resolved options (tuned values applied) and the seed.
+        Two runs with one key train identically (a default run and the trial that tried the
+        defaults with the same seed): the second reuses the first's record."""
+        return stable_id({"config": self.cell.resolved(), "seed": self.seed})
+
+    @property
     def id(self) -> str:
         if self.variant == "default":
             return f"{self.cell.id}-s{self.seed}"

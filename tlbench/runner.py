@@ -168,7 +168,8 @@ class Runner:
     def execute(self, run: Run, report: Callable[[int, float], None] | None = None) -> dict[str, Any]:
         cell = run.cell
         record: dict[str, Any] = {
-            "schema": RECORD_SCHEMA, "suite": self.suite.name, "run_id": run.id, "cell_id": cell.id,
+            "schema": RECORD_SCHEMA, "suite": self.suite.name, "run_id": run.id, "run_key": run.key,
+            "cell_id": cell.id,
             "strategy": cell.strategy, "strategy_name": cell.strategy_name, "task": cell.task,
             "task_name": cell.task_name, "model": cell.model, "seed": run.seed,
             "variant": run.variant, "tuned_params": run.params, "train_size": cell.train_size,

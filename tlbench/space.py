@@ -33,6 +33,10 @@ class _Param(BaseModel):
     def describe(self) -> str:
         raise NotImplementedError
 
+    def contains(self, value: Any) -> bool:
+        """Whether the tuner could propose ``value`` (the strategy's default, say)."""
+        raise NotImplementedError
+
 
 class _Range(_Param):
     """``low..high`` (``log``: sampled on a log scale); ``Float(1e-5, 1e-3, log=True)``."""
@@ -52,6 +56,10 @@ class _Range(_Param):
 
     def values(self) -> list[Any]:
         return [self.low, self.high]
+
+    def contains(self, value: Any) -> bool:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return number and self.low <= value <= self.high
 
     def describe(self) -> str:
         return f"{self.low:g}..{self.high:g}{' log' if self.log else ''}"
@@ -96,6 +104,9 @@ class Choice(_Param):
 
     def values(self) -> list[Any]:
         return list(self.choices)
+
+    def contains(self, value: Any) -> bool:
+        return any(type(value) is type(c) and value == c for c in self.choices)
 
     def describe(self) -> str:
         return "{" + ", ".join(map(str, self.choices)) + "}"
@@ -169,6 +180,15 @@ def _message(exc: Exception) -> str:
 def apply(options: Options, params: dict[str, Any]) -> Options:
     """``options`` with tuned ``params`` set, validated by the strategy's own model."""
     return type(options).model_validate({**options.model_dump(exclude_unset=True), **params})
+
+
+def defaults_in(space: Space, options: Options) -> dict[str, Any] | None:
+    """The options' current values of the space's dimensions, when the tuner could propose every
+    one of them (None when a default lies outside a narrowed range, or an Int's step misses it)."""
+    values = {name: getattr(options, name) for name in space}
+    ok = all(p.contains(values[n]) and (not isinstance(p, Int) or (values[n] - p.low) % p.step == 0)
+             for n, p in space.items())
+    return values if ok else None
 
 
 def describe(space: Space) -> str:

@@ -271,6 +271,21 @@ def _plain(obj: Any) -> Any:
     return json.loads(json.dumps(obj))
 
 
+def twin_of(run: Any, candidates: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first successful record among ``candidates`` that trained exactly what ``run`` would
+    (same options and seed: ``Run.key``), rewritten as ``run``'s. A default run whose options a
+    tuning trial tried with the same seed, or tuned options equal to the defaults, are thereby not
+    trained twice; the copy says where it came from (``reused``), its costs are the one training's."""
+    found = next((r for r in candidates if r.get("run_key") == run.key and r.get("status") == "ok"
+                  and r.get("run_id") != run.id and "predictions" in r), None)
+    if found is None:
+        return None
+    record = {k: v for k, v in found.items() if k not in ("tuning", "tuning_seconds", "reused")}
+    record.update(run_id=run.id, variant=run.variant, tuned_params=run.params,
+                  reused={"run_id": found["run_id"], "variant": found["variant"]})
+    return record
+
+
 def latest(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One record per run: its success if it has one, else its latest failure."""
     best: dict[str, dict[str, Any]] = {}

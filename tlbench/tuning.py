@@ -27,8 +27,8 @@ from optuna.trial import TrialState
 from tlbench.config import Tuning
 from tlbench.errors import StopTrial
 from tlbench.grid import Cell, Run, stable_id
-from tlbench.space import Choice, Float, Int, Param
-from tlbench.store import RECORD_ATTR, RunFailed, Store, worker_id
+from tlbench.space import Choice, Float, Int, Param, defaults_in
+from tlbench.store import RECORD_ATTR, RunFailed, Store, twin_of, worker_id
 
 LIVE = (TrialState.RUNNING, TrialState.WAITING)
 
@@ -107,6 +107,11 @@ class Tuner:
                 pruner=pruner)
             study.set_user_attr("cell", {"id": cell.id, "strategy": cell.strategy, "task": cell.task,
                                          "model": cell.model})
+            defaults = defaults_in(cell.space, cell.strategy_options) if cell.space else None
+            fresh = not study.get_trials(deepcopy=False)
+            if self.tuning.start_from_defaults and defaults is not None and fresh:
+                # two workers may both get here: Optuna skips an enqueue whose params already wait
+                study.enqueue_trial(defaults, user_attrs={"defaults": True}, skip_if_exists=True)
             self._studies[cell.group_id] = study
         return self._studies[cell.group_id]
 
@@ -168,9 +173,9 @@ class Tuner:
                     raise StopTrial(f"pruned at step {step} (selection score {value:.4g})")
 
             started = time.perf_counter()
-            record = execute(run, report)
-            record.pop("predictions", None)  # a trial's predictions are not reported or compared
-            record.pop("items", None)
+            # a default run already trained these options with this seed: its record is this trial's
+            record = twin_of(run, self.store.records()) or execute(run, report)
+            # predictions and items stay: a reported run with the same options and seed reuses them
             record["tuning_seconds"] = time.perf_counter() - started
             outcome["record"] = record
             trial.set_user_attr(RECORD_ATTR, record)

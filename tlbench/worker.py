@@ -22,6 +22,7 @@ from typing import Any
 
 from tlbench.config import Suite
 from tlbench.grid import Cell, Run
+from tlbench.store import RECORD_ATTR, twin_of
 
 
 @dataclass
@@ -104,7 +105,15 @@ class Worker:
         params = spec.get("params") or {}
         run = Run(cell.with_params(params) if params else cell, spec["seed"], spec["variant"],
                   spec.get("tag", ""), params)
-        record = self.execute(run, None)
+        record = self._twin(run) or self.execute(run, None)
         if "tuning" in spec:
             record["tuning"] = spec["tuning"]
         return record
+
+    def _twin(self, run: Run) -> dict[str, Any] | None:
+        """A finished run's or trial's record of exactly ``run``'s training (``store.twin_of``)."""
+        candidates = self.store.records()
+        if self.tuner is not None and self.tuner.tunable(run.cell):
+            candidates += [t.user_attrs[RECORD_ATTR] for t in self.tuner.trials(run.cell)
+                           if t.state.name == "COMPLETE" and RECORD_ATTR in t.user_attrs]
+        return twin_of(run, candidates)

@@ -93,10 +93,11 @@ class Multitask(Strategy):
         return tuple(dict.fromkeys(options.tasks))
 
     def problem(self, head: HeadSpec) -> str | None:
-        from tlbench.engine.heads import SEQUENCE_KINDS, TOKEN_KINDS
+        from tlbench.engine.options import HEAD_KINDS  # not heads: validation must not import torch
 
-        known = SEQUENCE_KINDS + TOKEN_KINDS
-        return None if head.kind in known else f"no multitask head for kind {head.kind!r}; known: {known}"
+        if head.kind in HEAD_KINDS:
+            return None
+        return f"no multitask head for kind {head.kind!r}; known: {HEAD_KINDS}"
 
     def fit(self, job: Job) -> Fitted:
         return self.fit_group({job.task.name: job})[job.task.name]

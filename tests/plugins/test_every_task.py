@@ -27,9 +27,19 @@ MORE = {
     "linear_probe/knn": {"head": "knn"},
     "linear_probe/mlp-last4": {"epochs": 2, "head": "mlp", "layers": "last4"},
     "full_finetune/crf": {"epochs": 1, "batch_size": 8, "head": "crf"},
+    "multitask": {"epochs": 1, "batch_size": 8},  # a group of one: each head kind on the shared encoder
 }
 MORE_TASKS = ("sst2", "stsb", "imdb", "conll2003", "squad")
 PAIRS = [(t, s) for s in STRATEGIES for t in TASKS] + [(t, s) for s in MORE for t in MORE_TASKS]
+
+
+_DATA: dict[str, object] = {}  # task -> its loaded splits: loading (carving SST-2's 67k rows) is the slow part
+
+
+def load(task, data_dir: Path):  # noqa: ANN001, ANN201
+    if task.name not in _DATA:
+        _DATA[task.name] = task.load(data_dir)
+    return _DATA[task.name]
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +59,7 @@ def test_strategy_runs_on_task(task_name: str, strategy: str, model: ModelRef, d
     if instance.problem(task.head):
         assert strategy.endswith(("/knn", "/crf"))  # refused at validation: see test_config
         return
-    data = task.load(data_dir)
+    data = load(task, data_dir)
     job = prepare_job(task, model, data, seed=0, device="cpu", cache_dir=tmp_path / "cache")
     fitted = instance.fit(job)
     outputs = fitted.predict("report")

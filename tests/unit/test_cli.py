@@ -27,7 +27,7 @@ def test_help_does_not_import_torch():
 def test_validate_shows_the_grid():
     out = CliRunner().invoke(app, ["validate", str(ROOT / "suites" / "glue_small.toml")])
     assert out.exit_code == 0, out.output
-    assert "8 cells × 3 seeds = 24 runs" in out.output and "is valid" in out.output
+    assert "24 cells × 3 seeds = 72 runs" in out.output and "is valid" in out.output
 
 
 def test_report_rebuilds_from_committed_jsonl_without_data(tmp_path, monkeypatch):

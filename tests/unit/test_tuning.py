@@ -76,9 +76,18 @@ def test_budget_then_best_params_rerun_for_every_seed(tmp_path, with_fakes, mode
     assert summary["trials"] == 5 and summary["best_trial"] == best.number
     assert summary["select_spread"]["max"] == pytest.approx(best.value)
     assert len(summary["select_scores"]) == 5
-    # trials keep their own records (cost, select metrics), without predictions
+    # trials keep their own records; the first tried the defaults with the trial seed (0), which the
+    # default run of seed 0 had trained: reused, not trained again
     rec = best.user_attrs[RECORD_ATTR]
-    assert rec["variant"] == "trial" and "predictions" not in rec and rec["seed"] == 0
+    assert rec["variant"] == "trial" and "predictions" in rec and rec["seed"] == 0
+    first = tuner.trials(cell)[0]
+    assert first.params == {"lr": 1e-3} and first.user_attrs["defaults"]
+    assert first.user_attrs[RECORD_ATTR]["reused"] == {"run_id": f"{cell.id}-s0", "variant": "default"}
+    # the tuned run of seed 0 is the best trial's training
+    tuned0 = next(r for r in tuned if r["seed"] == 0)
+    assert tuned0["reused"]["variant"] in ("trial", "default") and tuned0["metrics"] == rec["metrics"]
+    # seed 1 trains the tuned options, unless they are the defaults, which seed 1's default run has
+    assert ("reused" in next(r for r in tuned if r["seed"] == 1)) == (best.number == first.number)
     # a second worker finds nothing to do and redoes nothing
     before = len(store.study.get_trials()), len(tuner.trials(cell))
     worker(parts).run()
@@ -112,12 +121,14 @@ def test_a_failing_trial_is_recorded_counted_and_retried_on_request(tmp_path, wi
 
 
 def test_pruner_stops_hopeless_trials(tmp_path, with_fakes, model):
-    # Five good trials, then two hopeless ones, enqueued so the sampler's choices cannot hide them
-    # (TPE converging on good values left nothing below the median in one CI run out of many).
+    # Five good trials (the defaults' first, then four), then two hopeless ones, enqueued so the
+    # sampler's choices cannot hide them (TPE converging on good values left nothing below the
+    # median in one CI run out of many).
     parts = make(tmp_path, with_fakes, model, trials=7, pruner="median", extra="steps = 4")
     (cell,) = parts[1]
     study = parts[3].study(cell)
-    for lr in [1e-2] * 5 + [1.0, 1.0]:
+    assert [t.user_attrs.get("defaults") for t in study.get_trials()] == [True]  # waiting
+    for lr in [1e-2] * 4 + [1.0, 1.0]:
         study.enqueue_trial({"lr": lr})
     worker(parts).run()
     pruned = [t for t in parts[3].trials(cell) if t.state.name == "PRUNED"]

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from tlbench.engine.options import head_problem
+from tlbench.engine.options import HEAD_KINDS, head_problem
 from tlbench.interfaces import HeadSpec
 
 POOLINGS = ("cls", "mean")
@@ -24,6 +24,7 @@ LAYERS = {"last": 1, "last4": 4}  # option value -> how many top layers are conc
 HEADS = ("linear", "mlp", "crf")
 SEQUENCE_KINDS = ("classification", "regression")
 TOKEN_KINDS = ("token_classification", "span")
+assert SEQUENCE_KINDS + TOKEN_KINDS == HEAD_KINDS  # noqa: S101 - the torch-free copy in options.py
 IGNORE = -100  # label of positions no loss is computed on (padding, non-first sub-tokens)
 
 Loss = Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]

@@ -38,6 +38,10 @@ class EngineOptions(StrategyOptions):
         return self
 
 
+#: the head kinds the engine builds (``heads.SEQUENCE_KINDS + heads.TOKEN_KINDS``, kept here without torch)
+HEAD_KINDS = ("classification", "regression", "token_classification", "span")
+
+
 def head_problem(spec: HeadSpec, head: str) -> str | None:
     """Why ``head`` cannot serve a task needing ``spec`` (None when it can)."""
     if head == "crf" and spec.kind != "token_classification":
