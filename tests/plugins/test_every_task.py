@@ -33,7 +33,8 @@ MORE_TASKS = ("sst2", "stsb", "imdb", "conll2003", "squad")
 PAIRS = [(t, s) for s in STRATEGIES for t in TASKS] + [(t, s) for s in MORE for t in MORE_TASKS]
 
 
-_DATA: dict[str, object] = {}  # task -> its loaded splits: loading (carving SST-2's 67k rows) is the slow part
+#: task -> its loaded splits: loading (carving SST-2's 67k rows) is the slow part of these tests
+_DATA: dict[str, object] = {}
 
 
 def load(task, data_dir: Path):  # noqa: ANN001, ANN201
