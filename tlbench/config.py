@@ -306,10 +306,9 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
 def _incompatible(suite: Suite, plugins: Plugins) -> list[str]:
     """Cells whose strategy (with its merged options) cannot serve the task's head."""
     problems = []
-    labels = tuple(t.label for t in suite.tasks)
     for s in suite.strategies:
         try:
-            group = plugins.strategies.get(s.name).factory.task_group(s.options, labels)
+            group = task_group(suite, plugins, s, s.options)
         except ValueError as exc:
             problems.append(f"strategies.{s.label}: {exc}")
             continue
@@ -392,6 +391,13 @@ def _data_dir(suite_value: str | None, suite_path: Path, problems: list[str]) ->
     if not d.is_dir():
         problems.append(f"data_dir: {d} is not a directory (from {_data_origin(suite_value)})")
     return d.resolve()
+
+
+def task_group(suite: Suite, plugins: Plugins, strategy: Component,
+               options: Options) -> tuple[str, ...] | None:
+    """The task labels a strategy trains together in this suite (None: one task at a time)."""
+    factory = plugins.strategies.get(strategy.name).factory
+    return factory.task_group(options, tuple(t.label for t in suite.tasks))
 
 
 def merged_options(suite: Suite, plugins: Plugins, strategy: Component, task: Component,

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tlbench.config import Suite, cell_space, merged_options
+from tlbench.config import Suite, cell_space, merged_options, task_group
 from tlbench.interfaces import Options
 from tlbench.plugins import Plugins, get_plugins
 
@@ -132,12 +132,6 @@ def _at_size(options: Any, size: int | str | None) -> Any:
         return options
     return type(options).model_validate({**options.model_dump(exclude_unset=True),
                                          "max_train_examples": None if size == "full" else size})
-
-
-def task_group(suite: Suite, plugins: Plugins, strategy: Any, options: Options) -> tuple[str, ...] | None:
-    """The task labels a strategy trains together in this suite (None: one task at a time)."""
-    factory = plugins.strategies.get(strategy.name).factory
-    return factory.task_group(options, tuple(t.label for t in suite.tasks))
 
 
 def build_runs(cells: list[Cell]) -> list[Run]:

@@ -21,6 +21,7 @@ stopping follows their mean, and ``selection = "per_task"`` keeps each task's be
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -111,7 +112,7 @@ class Multitask(Strategy):
         o, labels = self.options, list(jobs)
         first = jobs[labels[0]]
         set_seed(first.seed)
-        model = _MultitaskModel(jobs, o)
+        model = _build_model(jobs, o)
         accum = o.grad_accum_steps
         loaders = {t: length_grouped_loader(rows_of(jobs[t].encoded("train")), o.batch_size // accum,
                                             Collator(jobs[t].extra["pad_id"]), first.seed + i,
@@ -149,7 +150,7 @@ class Multitask(Strategy):
     def load(self, job: Job, directory: Path) -> Fitted:
         from tlbench.engine import load_trained
 
-        model = _MultitaskModel({job.task.name: job}, self.options)
+        model = _build_model({job.task.name: job}, self.options)
         load_trained(model.for_task(job.task.name), directory)
         return _TaskFitted(model, job.task.name, job, self.options)
 
@@ -178,7 +179,7 @@ class _Stream:
         from tlbench.samplers import checked
 
         labels = list(self.loaders)
-        for n in range(10**12):
+        for n in itertools.count():
             asked = self.sampler.probabilities(self.sizes, progress=min(1.0, n / self.total),
                                                temperature=self.o.temperature)
             probs = checked(asked, self.sizes, self.o.sampler)
@@ -191,7 +192,7 @@ class _Stream:
             yield [(t, next(self.iters[t]), weight) for t, weight in chosen]
 
 
-def _MultitaskModel(jobs: Mapping[str, Job], o: MultitaskOptions) -> Any:  # noqa: N802 - builds a module
+def _build_model(jobs: Mapping[str, Job], o: MultitaskOptions) -> Any:
     from tlbench.engine.multitask import MultitaskModel
 
     return MultitaskModel(jobs, pooling=o.pooling, dropout=o.dropout, head=o.head, sharing=o.sharing,
