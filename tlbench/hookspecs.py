@@ -6,7 +6,7 @@ A plugin is a module (or any object) named by an entry point in the ``tlbench`` 
     foo = "tlbench_foo"
 
 whose functions are marked with :data:`tlbench.hookimpl`. The built-in strategies and tasks
-(``plugins/tlbench_builtin``) are registered through this same group, so they have no privilege a
+(``tlbench_builtin``) are registered through this same group, so they have no privilege a
 third-party plugin lacks. Hook implementations are checked against these specifications when the
 plugins load: a misspelt hook name or argument is an error (pluggy's ``check_pending``).
 

@@ -1,7 +1,7 @@
 """Task samplers of multitask training: which task the next batch comes from.
 
 A sampler turns the tasks' training-set sizes (and how far training is) into probabilities. The
-built-ins are jiant's (``plugins/tlbench_builtin/samplers.py``); a plugin adds one with the
+built-ins are jiant's (``tlbench_builtin/samplers.py``); a plugin adds one with the
 ``register_samplers`` hook. Nothing here imports torch.
 """
 
