@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     from tests.records import record
-    from tlbench.store import export_jsonl
+    from tlbench.records import export_jsonl
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--strategies", type=int, default=10)

@@ -11,36 +11,39 @@ A multitask group's training is counted once, on the task whose run trained it.
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import datetime
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-def seconds(record: dict) -> float:
-    start, end = (datetime.fromisoformat(record[k]) for k in ("started_at", "finished_at"))
+from tlbench.record import RunRecord
+from tlbench.records import read_jsonl
+
+
+def seconds(record: RunRecord) -> float:
+    start, end = (datetime.fromisoformat(t) for t in (record.started_at, record.finished_at))
     return (end - start).total_seconds()
 
 
 def main(path: str) -> None:
-    records = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    records = read_jsonl(Path(path))
     rows: dict[str, dict[str, float]] = {}
     tuned_cells: set[tuple[str, str]] = set()
     for r in records:
-        row = rows.setdefault(r["strategy"], {"runs": 0, "trained": 0, "reused": 0, "run_s": 0.0,
-                                               "train_s": 0.0, "tuning_s": 0.0})
+        row = rows.setdefault(r.strategy, {"runs": 0, "trained": 0, "reused": 0, "run_s": 0.0,
+                                           "train_s": 0.0, "tuning_s": 0.0})
         row["runs"] += 1
-        if r.get("reused") or (r.get("group") or {}).get("reused"):
+        if r.reused or (r.group and r.group.reused):
             row["reused"] += 1
         else:
             row["trained"] += 1
             row["run_s"] += seconds(r)
-            row["train_s"] += r.get("cost", {}).get("train_seconds", 0.0)
-        tuning = r.get("tuning") or {}
-        key = (r["strategy"], r.get("cell_id", "") if not r.get("group") else r["group"]["id"])
-        if tuning and key not in tuned_cells:
+            row["train_s"] += r.cost.train_seconds if r.cost else 0.0
+        key = (r.strategy, r.group.id if r.group else r.cell_id)
+        if r.tuning and key not in tuned_cells:
             tuned_cells.add(key)
-            row["tuning_s"] += tuning.get("seconds") or 0.0
+            row["tuning_s"] += r.tuning.seconds
     total = sum(v["run_s"] + v["tuning_s"] for v in rows.values())
     print("| strategy | runs (trained / reused) | runs' wall time | of which training | tuning trials "
           "| share |")

@@ -59,14 +59,22 @@ def load(suite_path: Path) -> tuple[Any, list[Any]]:
 def fake_execute(sleep: float) -> Any:
     """What ``Runner.execute`` returns, after ``sleep`` seconds instead of training."""
 
-    def execute(run: Any, report: Any = None) -> dict[str, Any]:
+    def execute(run: Any, report: Any = None) -> Any:
+        from tlbench.record import RunRecord
+
         time.sleep(sleep)
         lr = run.cell.strategy_options.lr
         cell = run.cell
-        return {"run_id": run.id, "cell_id": cell.id, "strategy": cell.strategy, "task": cell.task,
-                "model": cell.model, "seed": run.seed, "variant": run.variant, "tuned_params": run.params,
-                "status": "ok", "error": "", "primary_metric": "accuracy",
-                "metrics": {"select": {"accuracy": 1 / (1 + abs(lr - 0.01))}, "report": {"accuracy": 0.5}}}
+        return RunRecord.model_validate({
+            "suite": "bench", "run_id": run.id, "run_key": run.key, "cell_id": cell.id,
+            "strategy": cell.strategy, "strategy_name": cell.strategy_name, "task": cell.task,
+            "task_name": cell.task_name, "model": cell.model, "seed": run.seed, "variant": run.variant,
+            "trial_number": run.trial_number, "tuning_key": run.tuning_key, "tuned_params": run.params,
+            "params": cell.resolved(), "started_at": "", "finished_at": "", "status": "ok",
+            "primary_metric": "accuracy",
+            "metrics": {"select": {"accuracy": 1 / (1 + abs(lr - 0.01))}, "report": {"accuracy": 0.5}},
+            "provenance": {"versions": {}, "plugins": {}, "device": {}, "suite_file": "", "suite_sha256": "",
+                           "git": {}}})
 
     return execute
 
@@ -87,7 +95,7 @@ def fresh_storage(base: str, tmp: Path, n: int) -> str:
         return f"sqlite:///{tmp}/bench-{n}.db"
     from sqlalchemy import create_engine, text
 
-    from tlbench.store import _with_driver
+    from tlbench.storage import _with_driver
 
     name = f"tlbench_bench_{n}_{int(time.time())}"
     engine = create_engine(_with_driver(base), isolation_level="AUTOCOMMIT")
@@ -107,7 +115,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--trials", type=int, default=3)
     args = parser.parse_args()
-    from tlbench.store import safe_url
+    from tlbench.storage import safe_url
 
     tasks = "\n".join(f"[tasks.t{i}]\ntask = \"fake_task\"\nrows = {10 + i}\n" for i in range(args.cells))
     pieces = args.cells * (2 * args.seeds + args.trials)
@@ -131,7 +139,7 @@ def main() -> None:
                 p.join()
             wall = time.perf_counter() - t0
             assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
-            done = len([r for r in Store(url, "bench").records() if r["status"] == "ok"])
+            done = len([r for r in Store(url, "bench").records() if r.ok])
             overhead = wall * n / pieces - args.sleep
             results["runs"][n] = {"wall_s": round(wall, 2), "cells_per_min": round(args.cells / wall * 60, 2),
                                   "overhead_per_piece_s": round(overhead, 3), "runs_recorded": done}

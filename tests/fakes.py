@@ -68,8 +68,8 @@ class SleepyOptions(StrategyOptions):
 
 class SleepyFitted(FakeFitted):
     """Deterministic predictions: on ``select`` the share right grows as lr nears 1e-2 (something to
-    tune); on ``report`` it depends on the seed only, so tuned and default runs of a seed agree
-    whatever parameters a tuner picked."""
+    tune); on ``report`` it grows with the same quality and with the seed (``0.1 * (seed % 4)``), so
+    a rerun that dropped the tuned options (or changed the seed) scores differently."""
 
     def __init__(self, job: Job, quality: float):
         super().__init__(0, job.data.sizes())
@@ -77,7 +77,7 @@ class SleepyFitted(FakeFitted):
 
     def predict(self, role: Any) -> np.ndarray:
         labels = np.asarray(self.job.data.splits[role]["label"], dtype=int)
-        share = self.quality if role == "select" else 0.5 + 0.1 * (self.job.seed % 4)
+        share = self.quality if role == "select" else 0.1 + 0.6 * self.quality + 0.1 * (self.job.seed % 4)
         right = np.arange(len(labels)) < round(share * len(labels))
         pred = np.where(right, labels, 1 - labels)
         return np.eye(2, dtype=np.float32)[pred]
@@ -142,11 +142,30 @@ class FakeTask(Task):
 
 
 @hookimpl
-def register_strategies(register):  # noqa: ANN001, ANN201
+def register_strategies(register):
     register("fake_strategy", FakeStrategy)
     register("sleepy", SleepyStrategy)
 
 
 @hookimpl
-def register_tasks(register):  # noqa: ANN001, ANN201
+def register_tasks(register):
     register("fake_task", FakeTask)
+
+
+#: a suite of ``sleepy`` on ``fake_task`` (format it with model, trials, pruner and extra: options of
+#: ``sleepy``); the tuning, worker and CLI tests share it
+SLEEPY_SUITE = """
+models = ["{model}"]
+seeds = [0, 1]
+heartbeat_seconds = 1
+
+[tuning]
+budget = {{ trials = {trials} }}
+pruner = "{pruner}"
+
+[tasks.fake_task]
+rows = 20
+
+[strategies.sleepy]
+{extra}
+"""

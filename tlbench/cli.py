@@ -1,4 +1,4 @@
-"""``tlbench``: run | validate | report | plugins. A thin typer + rich front end.
+"""``tlbench``: run | status | validate | verify | report | plugins. Commands and rendering only.
 
 Heavy modules (torch, optuna, the engine) are imported inside the commands that need them, so
 ``tlbench --help`` and ``tlbench validate`` start fast.
@@ -53,12 +53,16 @@ def _load(suite_path: Path, strict: bool) -> tuple[Any, Any, list[Any]]:
     from tlbench.plugins import get_plugins
 
     plugins = get_plugins(strict=strict)
+    for failed in plugins.failures():  # listed, not fatal (--strict makes them fatal)
+        err.print(f"warning: plugin {failed.name} ({failed.distribution}) failed and is skipped: "
+                  f"{failed.error} (see `tlbench plugins`; --strict makes this an error)",
+                  markup=False, highlight=False)
     suite = load_suite(suite_path, plugins)
     return plugins, suite, build_grid(suite, plugins)
 
 
 def _where(suite: Any, results: Path | None, storage: str | None) -> tuple[Path, str]:
-    from tlbench.store import default_storage
+    from tlbench.storage import default_storage
 
     results_dir = results or Path("results") / suite.name
     return results_dir, storage or suite.storage or default_storage(results_dir)
@@ -93,16 +97,18 @@ def verify(suite_path: SuiteArg, cell: Annotated[str, typer.Option(help="cell id
            device: Annotated[str, typer.Option(help="auto, cpu, cuda, ...")] = "auto",
            strict: Strict = False) -> None:
     """Rerun one cell's seed and say whether the new score falls inside the stored 95% interval."""
+    from tlbench.records import current, stored_records
     from tlbench.runner import Runner
     from tlbench.verify import find_cell
     from tlbench.verify import verify as check
 
     plugins, suite, cells = _load(suite_path, strict)
     results_dir, url = _where(suite, results, storage)
-    records, _ = _stored_records(suite, suite_path, results_dir, url)
+    records, _ = stored_records(suite, suite_path, results_dir, url, plugins)
     target = find_cell(cells, cell)
+    records = current(records, cells, suite.tuning)  # not a tuned run of an older tuning
     # a real rerun: a multitask group trains again rather than reading its kept training
-    v = check(target, records, Runner(suite, plugins, device=device, reuse_groups=False).execute, seed)
+    v = check(target, records, Runner(suite, plugins, device=device).execute, seed)
     where = (f"the stored 95% interval [{v.low:.4f}, {v.high:.4f}] over {v.n} seeds" if v.n > 1
              else "the stored score (one seed: no interval)")
     console.print(f"{target.strategy} × {target.task} ({v.variant}) seed {v.seed}: {v.metric} stored "
@@ -157,33 +163,6 @@ class RichProgress:
             self.progress.remove_task(task_id)
 
 
-def _open(suite: Any, url: str) -> tuple[Any, Any]:
-    """The store and (when the suite tunes) the tuner, on the suite's storage."""
-    from tlbench.store import Store
-
-    store = Store(url, suite.name, heartbeat_seconds=suite.heartbeat_seconds, max_retries=suite.max_retries)
-    if suite.tuning is None:
-        return store, None
-    from tlbench.tuning import Tuner
-
-    return store, Tuner(store, suite.tuning, suite.seeds)
-
-
-def _work_units(cells: list[Any], suite: Any, store: Any, tuner: Any) -> tuple[int | None, int]:
-    """(total, done) pieces of work: default runs, tuning trials (with a trial budget), tuned runs."""
-    counts = store.counts()
-    done = counts.get("COMPLETE", 0) + counts.get("FAIL", 0)
-    tunable = [c for c in cells if tuner and tuner.tunable(c)]
-    runs = sum(len(c.seeds) for c in cells) + sum(len(c.seeds) for c in tunable)
-    if not tunable:
-        return runs, done
-    trials = suite.tuning.budget.trials
-    for c in tunable:
-        st = tuner.state(c)
-        done += st.counted - st.live
-    return (runs + trials * len(tunable) if trials else None), done
-
-
 @app.command()
 @_user_errors
 def run(suite_path: SuiteArg, storage: Storage = None, results: Results = None,
@@ -202,14 +181,16 @@ def run(suite_path: SuiteArg, storage: Storage = None, results: Results = None,
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from tlbench.records import export_jsonl
     from tlbench.runner import Runner
-    from tlbench.store import export_jsonl, safe_url
+    from tlbench.status import open_store, work_units
+    from tlbench.storage import safe_url
     from tlbench.worker import Worker
 
     plugins, suite, cells = _load(suite_path, strict)
     results_dir, url = _where(suite, results, storage)
-    store, tuner = _open(suite, url)
-    total, done = _work_units(cells, suite, store, tuner)
+    store, tuner = open_store(suite, url)
+    total, done = work_units(cells, suite, store, tuner)
     tuning = (f"tuning: {suite.tuning.budget.describe()} per cell, {suite.tuning.pruner} pruner"
               if suite.tuning else "no tuning (defaults only)")
     console.print(f"[bold]{suite.name}[/]: {len(cells)} cells × {len(suite.seeds)} seeds; {tuning}. "
@@ -219,13 +200,13 @@ def run(suite_path: SuiteArg, storage: Storage = None, results: Results = None,
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         with Progress(*columns, console=console) as bar:
-            runner = Runner(suite, plugins, device=device, progress=RichProgress(bar))
+            runner = Runner(suite, plugins, device=device, progress=RichProgress(bar), store=store)
             grid = bar.add_task("grid", total=total, completed=done)
 
             def shown(outcome: Any) -> None:
                 outcomes.append(outcome)
                 bar.console.print(_outcome_line(outcome.kind, outcome.record))
-                bar.update(grid, completed=_work_units(cells, suite, store, tuner)[1])
+                bar.update(grid, completed=work_units(cells, suite, store, tuner)[1])
 
             worker = Worker(suite, cells, store, runner.execute, tuner=tuner, retry_failed=retry_failed,
                             on_outcome=shown)
@@ -238,13 +219,12 @@ def run(suite_path: SuiteArg, storage: Storage = None, results: Results = None,
     records = store.records()
     export_jsonl(records, results_dir / "runs.jsonl")
     console.print(_summary(records, suite.name))
-    failed = sum(o.record.get("status") == "failed" for o in outcomes)
+    failed = sum(o.record.status == "failed" for o in outcomes)
     console.print(f"[bold]done[/] in {time.perf_counter() - started:.0f} s: {len(outcomes)} runs and trials "
                   f"by this worker, {failed} failed. Next: [cyan]tlbench report {suite_path}[/]")
-    in_grid = {r["run_id"] for r in records if r["status"] != "ok"} - {r["run_id"] for r in records
-                                                                       if r["status"] == "ok"}
-    if in_grid:
-        console.print(f"[yellow]{len(in_grid)} runs of the grid failed[/]; they stay failed until "
+    never_ok = {r.run_id for r in records if not r.ok} - {r.run_id for r in records if r.ok}
+    if never_ok:
+        console.print(f"[yellow]{len(never_ok)} runs of the grid failed[/]; they stay failed until "
                       f"[cyan]tlbench run --retry-failed {suite_path}[/]")
     if failed:
         raise typer.Exit(1)
@@ -255,123 +235,48 @@ def run(suite_path: SuiteArg, storage: Storage = None, results: Results = None,
 def status(suite_path: SuiteArg, storage: Storage = None, results: Results = None,
            strict: Strict = False) -> None:
     """Coverage of a suite: per cell, trials done, failed and running (worker, heartbeat age), seeds done."""
-    from tlbench.store import safe_url
+    from tlbench.status import open_store, status_table, work_units
+    from tlbench.storage import safe_url
 
     _, suite, cells = _load(suite_path, strict)
     _, url = _where(suite, results, storage)
-    store, tuner = _open(suite, url)
-    console.print(_status_table(cells, suite, store, tuner))
-    total, done = _work_units(cells, suite, store, tuner)
+    store, tuner = open_store(suite, url)
+    console.print(status_table(cells, suite, store, tuner))
+    total, done = work_units(cells, suite, store, tuner)
     console.print(f"{done} of {total or '?'} pieces of work done; storage {safe_url(url)}")
 
 
-def _status_table(cells: list[Any], suite: Any, store: Any, tuner: Any) -> Table:
-    from tlbench.store import SPEC_ATTR
-
-    ages = store.heartbeat_ages()
-    by_cell: dict[str, list[Any]] = {}
-    for t in store.study.get_trials(deepcopy=False):
-        spec = t.user_attrs.get(SPEC_ATTR)
-        if spec and not t.user_attrs.get("skipped"):
-            by_cell.setdefault(spec.get("cell_id", ""), []).append(t)
-    table = Table(title=f"{suite.name}: coverage")
-    for col in ("strategy", "task", "trials done / budget", "failed", "running (worker, heartbeat)",
-                "default seeds", "tuned seeds"):
-        table.add_column(col)
-    for c in cells:
-        runs = by_cell.get(c.id, [])
-
-        def seeds(variant: str, runs: list[Any] = runs, c: Any = c) -> str:
-            ok = {t.user_attrs[SPEC_ATTR]["seed"] for t in runs
-                  if t.state.name == "COMPLETE" and t.user_attrs[SPEC_ATTR]["variant"] == variant}
-            bad = {t.user_attrs[SPEC_ATTR]["seed"] for t in runs
-                   if t.state.name == "FAIL" and t.user_attrs[SPEC_ATTR]["variant"] == variant} - ok
-            return f"{len(ok)}/{len(c.seeds)}" + (f" ([red]{len(bad)} failed[/])" if bad else "")
-
-        running = [t for t in runs if t.state.name == "RUNNING"]
-        trials, failed = "–", sum(t.state.name == "FAIL" and "record" in t.user_attrs for t in runs)
-        if tuner and tuner.tunable(c):
-            st = tuner.state(c)
-            budget = suite.tuning.budget
-            trials = (f"{st.counted - st.live}/{budget.trials}" if budget.trials
-                      else f"{st.seconds:.0f}/{budget.seconds:g} s")
-            failed += st.failed
-            running += [t for t in tuner.trials(c) if t.state.name == "RUNNING"]
-        shown = ", ".join(f"{t.user_attrs.get('worker', '?')} ({_age(ages.get(t._trial_id))})"
-                          for t in running)
-        table.add_row(c.strategy, c.task, trials, str(failed), shown or "–", seeds("default"),
-                      seeds("tuned") if tuner and tuner.tunable(c) else "= default")
-    return table
-
-
-def _age(seconds: float | None) -> str:
-    return "no heartbeat" if seconds is None else f"{seconds:.0f} s ago"
-
-
-def _summary(records: list[dict[str, Any]], suite: str) -> Table:
+def _summary(records: list[Any], suite: str) -> Table:
     """Mean ± sd of the primary metric per strategy and task, over every finished seed."""
-    from tlbench.report import cells, mean_sd
+    from tlbench.records import reported
+    from tlbench.report import mean_sd
 
-    by_cell = cells(records)
+    by_cell = reported(records)
     tasks = list(dict.fromkeys(t for _, t in by_cell))
     table = Table(title=f"{suite}: reported score, mean ± sd over seeds")
     table.add_column("strategy")
     for t in tasks:
         table.add_column(t, justify="right")
     for s in dict.fromkeys(s for s, _ in by_cell):
-        table.add_row(s, *[mean_sd([r["metrics"]["report"][r["primary_metric"]]
-                                    for r in by_cell.get((s, t), [])]) for t in tasks])
+        table.add_row(s, *[mean_sd([r.score() for r in by_cell.get((s, t), ("", []))[1]]) for t in tasks])
     return table
 
 
-def _stored_records(suite: Any, suite_path: Path, results_dir: Path, url: str,
-                    export: bool = False) -> tuple[list[dict[str, Any]], str]:
-    """The suite's records and where they came from: the storage (exported to runs.jsonl when
-    ``export``), else, when an SQLite storage is absent, the committed runs.jsonl."""
-    from tlbench.store import Store, export_jsonl, read_jsonl, safe_url
-
-    jsonl = results_dir / "runs.jsonl"
-    db_missing = url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists()
-    if db_missing and jsonl.exists():
-        return read_jsonl(jsonl), str(jsonl)
-    if db_missing:
-        raise TlbenchError(f"no records for {suite.name}: neither {url} nor {jsonl} exists; "
-                           f"run `tlbench run {suite_path}` first")
-    records = Store(url, suite.name).records()
-    if export:
-        export_jsonl(records, jsonl)
-    return records, safe_url(url)
-
-
-def _current(records: list[dict[str, Any]], suite: Any, plugins: Any) -> list[dict[str, Any]]:
-    """The records of the suite as it is now: its cells, and their tuned runs from its current tuning
-    (a changed option or search space leaves the old runs in the storage, not in the leaderboard)."""
-    from tlbench.grid import build_grid
-
-    cells = {c.id: c for c in build_grid(suite, plugins)}
-    tuned = {i: f"{i}-tuned{c.tuning_key(suite.tuning)}-" for i, c in cells.items()} if suite.tuning else {}
-    return [r for r in records if r.get("cell_id") in cells
-            and (r.get("variant") != "tuned" or r["run_id"].startswith(tuned.get(r["cell_id"], "\0")))]
-
-
-def _outcome_line(kind: str, record: dict[str, Any]) -> str:
+def _outcome_line(kind: str, record: Any) -> str:
     from rich.markup import escape
 
-    variant = record.get("variant", "default")
-    trial = record.get("run_id", "").split("-trial")[-1].split("-")[0]
-    what = f"trial {trial}" if kind == "trial" else variant
-    where = f"{record['strategy']} × {record['task']} {what} seed {record['seed']}"
+    what = f"trial {record.trial_number}" if kind == "trial" else record.variant
+    where = f"{record.strategy} × {record.task} {what} seed {record.seed}"
     params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                       for k, v in (record.get("tuned_params") or {}).items())
+                       for k, v in record.tuned_params.items())
     params = escape(f" [{params}]") if params and kind == "trial" else ""  # not rich markup
-    if record["status"] == "pruned":
-        return f"  [yellow]-[/] {where}{params}: {record['error']}"
-    if record["status"] != "ok":
-        return f"  [red]✗[/] {where}{params}: {record['error'].strip().splitlines()[-1]}"
+    if record.status == "pruned":
+        return f"  [yellow]-[/] {where}{params}: {record.error}"
+    if not record.ok:
+        return f"  [red]✗[/] {where}{params}: {record.error_line}"
     split = "select" if kind == "trial" else "report"
-    score = record["metrics"][split][record["primary_metric"]]
-    return (f"  [green]✓[/] {where}{params}: {split} {record['primary_metric']} {score:.4f} "
-            f"({record['cost']['train_seconds']:.1f} s training)")
+    return (f"  [green]✓[/] {where}{params}: {split} {record.primary_metric} {record.score(split):.4f} "
+            f"({record.cost.train_seconds:.1f} s training)")
 
 
 @app.command()
@@ -380,18 +285,20 @@ def report(suite_path: SuiteArg, storage: Storage = None, results: Results = Non
            strict: Strict = False) -> None:
     """Write results/<suite>/LEADERBOARD.md from the records (the database, else runs.jsonl)."""
     from tlbench.config import load_suite
+    from tlbench.grid import build_grid
     from tlbench.plugins import get_plugins
+    from tlbench.records import current, stored_records
     from tlbench.report import write_report
 
     plugins = get_plugins(strict=strict)
     suite = load_suite(suite_path, plugins, check_data=False)
     results_dir, url = _where(suite, results, storage)
-    records, source = _stored_records(suite, suite_path, results_dir, url, export=True)
-    current = _current(records, suite, plugins)
-    if len(current) < len(records):
-        console.print(f"{len(records) - len(current)} records of cells or tunings no longer in {suite_path} "
+    records, source = stored_records(suite, suite_path, results_dir, url, plugins, export=True)
+    now = current(records, build_grid(suite, plugins), suite.tuning)
+    if len(now) < len(records):
+        console.print(f"{len(records) - len(now)} records of cells or tunings no longer in {suite_path} "
                       f"are kept in the storage and runs.jsonl, and left out of the leaderboard")
-    written = write_report(current, suite.name, results_dir, baseline=suite.baseline)
+    written = write_report(now, suite.name, results_dir, baseline=suite.baseline)
     also = ", ".join(p.name for p in written[1:]) or "nothing else"
     console.print(f"wrote [bold]{written[0]}[/] (and {also}) from {len(records)} records ({source})")
 

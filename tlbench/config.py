@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,8 +21,6 @@ from tlbench.plugins import Plugins, get_plugins
 from tlbench.registry import Registry
 
 DATA_ENV = "TLBENCH_DATA_DIR"
-#: the strategy the leaderboard compares with when a suite names none (what the issue tracker asks for)
-DEFAULT_BASELINE = "full_finetune"
 
 
 class _Raw(BaseModel):
@@ -79,7 +77,8 @@ class RawSuite(_Raw):
                                    description="a run or trial with no heartbeat for twice this is retried")
     max_retries: int = Field(2, ge=0, le=100, description="retries of a run or trial whose worker died")
     tuning: Tuning | None = None
-    baseline: str | None = Field(None, description="strategy label the leaderboard compares with")
+    baseline: str | None = Field(
+        None, description="strategy label the leaderboard compares with [default: the first strategy]")
     train_sizes: list[int | Literal["full"]] | None = Field(
         None, min_length=1, description="a grid axis: every cell at each training-set size (learning curves)")
     tasks: dict[str, dict[str, Any]]
@@ -126,7 +125,7 @@ class Suite(_Raw):
     tuning: Tuning | None = None
     heartbeat_seconds: int = 30
     max_retries: int = 2
-    baseline: str = DEFAULT_BASELINE
+    baseline: str  # a strategy label of this suite (the first one unless the suite names one)
     train_sizes: tuple[int | str, ...] | None = None
 
 
@@ -173,7 +172,9 @@ def _toml_error(path: str, exc: tomllib.TOMLDecodeError) -> ConfigError:
 
 # -- loading ---------------------------------------------------------------------------------
 def _component(kind: str, label: str, table: dict[str, Any], registry: Registry,
-               problems: list[str]) -> Component | None:
+               problems: list[str], context: dict[str, Any] | None = None) -> Component | None:
+    """``context``: pydantic's validation context, ``{"plugins": plugins}`` (options naming other
+    plugins, such as multitask's ``sampler``, are checked against that manager's registries)."""
     section = "strategies" if kind == "strategy" else "tasks"
     table = dict(table)
     name = table.pop(kind, label)
@@ -187,16 +188,18 @@ def _component(kind: str, label: str, table: dict[str, Any], registry: Registry,
         problems.append(f"{section}.{label}: {exc}")
         return None
     try:
-        options = factory.Options.model_validate(table)
+        options = factory.Options.model_validate(table, context=context)
     except ValidationError as exc:
         problems.extend(_errors(exc, f"{section}.{label}", factory.Options))
         return None
     return Component(label=label, name=name, options=options, search_space=space)
 
 
-def _merge(component: Component, registry: Registry, extra: dict[str, Any]) -> Options:
+def _merge(component: Component, registry: Registry, extra: dict[str, Any],
+           context: dict[str, Any] | None = None) -> Options:
     factory = registry.get(component.name).factory
-    return factory.Options.model_validate({**component.options.model_dump(exclude_unset=True), **extra})
+    return factory.Options.model_validate({**component.options.model_dump(exclude_unset=True), **extra},
+                                          context=context)
 
 
 def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
@@ -226,7 +229,8 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
         problems.append("tasks: empty grid: the suite names no task ([tasks.<name>])")
     if not raw.strategies:
         problems.append("strategies: empty grid: the suite names no strategy ([strategies.<name>])")
-    for key, items in (("models", raw.models), ("seeds", raw.seeds)):
+    listed: tuple[tuple[str, Sequence[str | int]], ...] = (("models", raw.models), ("seeds", raw.seeds))
+    for key, items in listed:
         dupes = sorted({str(x) for x in items if items.count(x) > 1})
         if dupes:
             problems.append(f"{key}: {', '.join(dupes)} listed more than once")
@@ -244,8 +248,9 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
         if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().is_dir():
             problems.append(f"models[{i}]: local model directory {model!r} not found "
                             f"(a Hugging Face id looks like 'org/name')")
-    tasks = [_component("task", k, v, plugins.tasks, problems) for k, v in raw.tasks.items()]
-    strategies = [_component("strategy", k, v, plugins.strategies, problems)
+    context = {"plugins": plugins}
+    tasks = [_component("task", k, v, plugins.tasks, problems, context) for k, v in raw.tasks.items()]
+    strategies = [_component("strategy", k, v, plugins.strategies, problems, context)
                   for k, v in raw.strategies.items()]
     _same_twice("strategies", strategies, problems)
     _same_twice("tasks", tasks, problems)
@@ -268,7 +273,7 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
                 if comp is None or not extra or wanted not in (None, comp.label):
                     continue
                 try:
-                    _merge(comp, registry, extra)
+                    _merge(comp, registry, extra, context)
                 except ValidationError as exc:
                     model = registry.get(comp.name).factory.Options
                     problems.extend(_errors(exc, f"{where}.{section}", model))
@@ -294,7 +299,7 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
         tasks=tuple(t for t in tasks if t), strategies=tuple(s for s in strategies if s),
         overrides=tuple(overrides), data_dir=data_dir, storage=raw.storage, tuning=raw.tuning,
         heartbeat_seconds=raw.heartbeat_seconds, max_retries=raw.max_retries,
-        baseline=raw.baseline or DEFAULT_BASELINE,
+        baseline=raw.baseline or next((s.label for s in strategies if s), ""),
         train_sizes=tuple(raw.train_sizes) if raw.train_sizes else None,
     )
     problems = _incompatible(suite, plugins) + _bad_spaces(suite, plugins)
@@ -312,7 +317,9 @@ def _incompatible(suite: Suite, plugins: Plugins) -> list[str]:
         except ValueError as exc:
             problems.append(f"strategies.{s.label}: {exc}")
             continue
-        for model in suite.models if group else ():
+        if not group:
+            continue
+        for model in suite.models:
             by_task = {t.label: merged_options(suite, plugins, s, t, model)[0].model_dump_json()
                        for t in suite.tasks if t.label in group}
             if len(set(by_task.values())) > 1:
@@ -409,6 +416,7 @@ def merged_options(suite: Suite, plugins: Plugins, strategy: Component, task: Co
         if o.matches(strategy.label, task.label, model):
             s_extra.update(o.options)
             t_extra.update(o.task_options)
-    s_opts = _merge(strategy, plugins.strategies, s_extra) if s_extra else strategy.options
-    t_opts = _merge(task, plugins.tasks, t_extra) if t_extra else task.options
+    context = {"plugins": plugins}
+    s_opts = _merge(strategy, plugins.strategies, s_extra, context) if s_extra else strategy.options
+    t_opts = _merge(task, plugins.tasks, t_extra, context) if t_extra else task.options
     return s_opts, t_opts

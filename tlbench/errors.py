@@ -43,10 +43,19 @@ class DataError(TlbenchError):
 
 
 class PluginError(TlbenchError):
-    """A plugin failed to load or registered something invalid (fatal only with --strict)."""
+    """A plugin failed: it did not import, misspelt a hook, raised inside a ``register_*`` hook, or
+    registered something the registry refuses (a name that is not an identifier, a class without an
+    ``Options`` model or not of the registry's base class). That plugin's names are dropped and it is
+    listed as ``failed`` with this message; the other plugins keep working. Raised only with --strict.
+    """
 
 
-class StopTrial(Exception):  # noqa: N818 - a signal, not an error
+class NameCollisionError(PluginError):
+    """Two plugins registered one name. Always fatal, --strict or not: the leaderboard would be
+    ambiguous. The message names both plugins and their distributions."""
+
+
+class StopTrial(Exception):  # a signal, not an error
     """Raised from ``job.report`` when the tuner's pruner judges a trial hopeless: the run stops and
     is recorded as ``pruned`` (not failed)."""
 

@@ -37,7 +37,7 @@ class Cell:
     group: tuple[tuple[str, str, Options], ...] = ()
 
     def resolved(self) -> dict[str, Any]:
-        out = {
+        out: dict[str, Any] = {
             "model": self.model,
             "task": {"name": self.task_name, "options": self.task_options.model_dump(mode="json")},
             "strategy": {"name": self.strategy_name,
@@ -92,6 +92,16 @@ class Run:
         Two runs with one key train identically (a default run and the trial that tried the
         defaults with the same seed): the second reuses the first's record."""
         return stable_id({"config": self.cell.resolved(), "seed": self.seed})
+
+    @property
+    def trial_number(self) -> int | None:
+        """A trial's number in its cell's tuning study (None for other runs)."""
+        return int(self.tag) if self.variant == "trial" and self.tag else None
+
+    @property
+    def tuning_key(self) -> str | None:
+        """A tuned run's tuning key (``Cell.tuning_key``; None for other runs)."""
+        return self.tag if self.variant == "tuned" else None
 
     @property
     def id(self) -> str:

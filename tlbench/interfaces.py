@@ -2,7 +2,8 @@
 
 A :class:`Task` owns its data (where it comes from, its splits and their roles), tokenization, the
 kind of head it needs and its metrics. A :class:`Strategy` owns which parameters train, what modules
-it adds, and how its trained state is saved. The runner connects them through a :class:`Job`.
+it adds, and how its trained state is saved. The runner connects them through a frozen :class:`Job`,
+and a strategy hands back what it trained (and its training curve) as a :class:`Fitted`.
 
 Nothing here imports torch: plugins can be listed and suites validated without it.
 """
@@ -10,20 +11,29 @@ Nothing here imports torch: plugins can be listed and suites validated without i
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from tlbench.plugins import Plugins
+    from tlbench.progress import Progress
+
 #: the three roles a split plays. ``select`` chooses hyperparameters; ``report`` is never used for
 #: choosing anything and gives the reported score.
 Role = Literal["train", "select", "report"]
 ROLES: tuple[Role, ...] = ("train", "select", "report")
+
+#: the outputs a task may need: "classification" or "regression" (one output per text),
+#: "token_classification" (one label per token) or "span" (start and end logits per token)
+HeadKind = Literal["classification", "regression", "token_classification", "span"]
+HEAD_KINDS: tuple[HeadKind, ...] = get_args(HeadKind)
 
 
 class Options(BaseModel):
@@ -50,11 +60,15 @@ class StrategyOptions(Options):
 
 @dataclass(frozen=True)
 class HeadSpec:
-    """The output a task needs: ``kind`` is "classification" or "regression" (one output per text),
-    "token_classification" (one label per token) or "span" (start and end logits per token)."""
+    """The output a task needs: ``kind`` is one of :data:`HEAD_KINDS` (see :data:`HeadKind`), and
+    ``num_labels`` the labels of a classification (1 for regression, 2 for span)."""
 
-    kind: str
+    kind: HeadKind
     num_labels: int
+
+    def __post_init__(self) -> None:
+        if self.kind not in HEAD_KINDS:
+            raise ValueError(f"unknown head kind {self.kind!r}; known: {', '.join(HEAD_KINDS)}")
 
 
 @dataclass(frozen=True)
@@ -113,8 +127,9 @@ class Task(ABC):
         """Load the splits (from the mirror when ``data_dir`` is set, else the Hub) by role."""
 
     @abstractmethod
-    def encode(self, tokenizer: Any, split: Any) -> dict[str, list[Any]]:
-        """Tokenize a split: at least ``input_ids`` and ``labels`` (one entry per row)."""
+    def encode(self, tokenizer: Any, batch: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
+        """Tokenize a batch of a split's rows (``datasets.Dataset.map`` with ``batched=True``: column
+        name -> values): at least ``input_ids`` and ``labels``, one entry per encoded row."""
 
     @abstractmethod
     def decode(self, outputs: Any, encoded: Mapping[str, list[Any]], split: Any) -> Any:
@@ -157,9 +172,11 @@ class Task(ABC):
         return sum(cut.values()) / len(cut)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Job:
-    """Everything a strategy needs for one run. Built by the runner; strategies only read it."""
+    """Everything a strategy needs for one run. Built by the runner (``tlbench.prepare_job``) and
+    frozen: a strategy reads it, and hands back what it has to say through the :class:`Fitted` that
+    ``fit`` returns (:attr:`Fitted.curve`, :attr:`Fitted.details`)."""
 
     task: Task
     model: ModelRef
@@ -167,10 +184,16 @@ class Job:
     seed: int
     device: str
     cache_dir: Path
+    #: the encoded rows of a split by role (``Task.encode``'s columns), tokenized once and cached
     encoded: Callable[[Role], Mapping[str, list[Any]]]
-    progress: Any = None  # a tlbench.progress.Progress
-    report: Callable[[int, float], None] = lambda step, value: None  # intermediate select scores
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: the tokenizer's padding token id (what a collator pads ``input_ids`` with)
+    pad_id: int
+    #: where long loops report their progress (``tlbench.progress``); None: silent
+    progress: Progress | None = None
+    #: called with (optimizer step, selection score) at each intermediate evaluation (tuning prunes on it)
+    report: Callable[[int, float], None] = lambda step, value: None
+    #: the plugin manager of the run (a strategy looks up other plugins, e.g. samplers, here), or None
+    plugins: Plugins | None = None
 
     def score(self, role: Role, outputs: Any) -> dict[str, float]:
         """Decode a head's outputs for split ``role`` and score them."""
@@ -179,7 +202,18 @@ class Job:
 
 
 class Fitted(ABC):
-    """A trained model: predicts, counts its parameters, and saves what a user must store."""
+    """A trained model: predicts, counts its parameters, and saves what a user must store.
+
+    Besides the abstract methods, a strategy may set three attributes on the instance it returns
+    (the class defaults say "nothing"): :attr:`curve` and :attr:`details` go into the run's record,
+    :attr:`module` lets the contract kit (``tlbench.testing``) check the trained weights."""
+
+    #: (optimizer step, selection score) at each evaluation during training, in order
+    curve: Sequence[tuple[int, float]] = ()
+    #: what the strategy says about its run for the record (multitask: its steps and draws per task)
+    details: Mapping[str, Any] = MappingProxyType({})
+    #: the trained ``torch.nn.Module`` that predicts and is stored, when the strategy has one
+    module: Any = None
 
     @abstractmethod
     def predict(self, role: Role) -> np.ndarray:
@@ -229,6 +263,17 @@ class Strategy(ABC):
         """Why this strategy, with its options, cannot serve a task needing ``head`` (None when it
         can). Checked for every cell when a suite is validated, before any compute."""
         return None
+
+    def run_facts(self) -> dict[str, Any]:
+        """What a run's record says about how this strategy computes: ``precision`` (``"auto"``,
+        ``"fp32"``, ``"bf16"``) and ``batch_size`` (rows per optimizer step) where it has them.
+        Nothing by default; the engine's strategies (:class:`tlbench.EngineStrategy`) give both."""
+        return {}
+
+    def planned_epochs(self) -> float:
+        """Passes over the training rows one run makes, for ``tlbench validate --plan``'s estimate
+        of the work (1.0 by default; the engine's strategies return their ``epochs`` option)."""
+        return 1.0
 
     @abstractmethod
     def fit(self, job: Job) -> Fitted:

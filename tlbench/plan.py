@@ -1,10 +1,11 @@
 """``tlbench validate --plan``: the size of a suite's work before any compute is spent.
 
 Counts cells, default runs, tuning trials and tuned runs, and estimates the training work as
-examples x epochs per run: the task's ``max_train_examples`` capped by the rows of its first mirror
-file (counted, gzip lines) when the suite reads a mirror. It is an upper bound where a task carves
-its selection rows out of train; a seconds budget gives no trial count (shown as such). Cells trained
-together (a multitask group) count their trials once and their examples as each task's share.
+examples x epochs per run (``Strategy.planned_epochs``): the task's ``max_train_examples`` capped
+by the rows of its first mirror file (counted, gzip lines) when the suite reads a mirror. It is an
+upper bound where a task carves its selection rows out of train; a seconds budget gives no trial
+count (shown as such). Cells trained together (a multitask group) count their trials once and their
+examples as each task's share.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def plan(suite: Any, cells: list[Any], plugins: Any) -> list[CellPlan]:
         trials: int | None = 0
         if tuned:
             trials = tuning.budget.trials  # None with a seconds budget
-        out.append(CellPlan(c.strategy, c.task, rows, float(getattr(c.strategy_options, "epochs", 1.0)),
+        strategy = plugins.strategies.get(c.strategy_name).factory(c.strategy_name, c.strategy_options)
+        out.append(CellPlan(c.strategy, c.task, rows, float(strategy.planned_epochs()),
                             len(c.seeds) * (2 if tuned else 1), trials, c.group_id if c.group else ""))
     return out

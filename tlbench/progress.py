@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
 
 class Progress(Protocol):
-    def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]: ...
+    def task(self, description: str, total: int) -> AbstractContextManager[Callable[[int], None]]: ...
 
 
 class NullProgress:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tlbench.config import DEFAULT_BASELINE
-from tlbench.store import latest
+from tlbench.record import RunRecord
+from tlbench.records import latest
 
 
 def human_count(n: float) -> str:
@@ -36,35 +35,11 @@ def human_seconds(s: float) -> str:
     return f"{hours} h {minutes} min"
 
 
-def _ordered(values: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(values))
-
-
 def mean_sd(values: list[float]) -> str:
     if not values:
         return "–"
     sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
     return f"{np.mean(values):.3f} ± {sd:.3f} (n={len(values)})"
-
-
-def variants(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
-    """(strategy, task, variant) -> successful records (latest per run); variant "default" or "tuned"."""
-    out: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for r in latest(records):
-        if r["status"] == "ok":
-            out.setdefault((r["strategy"], r["task"], r.get("variant", "default")), []).append(r)
-    return out
-
-
-def cells(records: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """(strategy, task) -> the reported records: the tuned runs where tuning produced them, else the
-    defaults' (a strategy with nothing to tune, or a suite without ``[tuning]``)."""
-    by_variant = variants(records)
-    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for (s, t, v), rs in by_variant.items():
-        if v == "tuned" or (s, t, "tuned") not in by_variant:
-            out[(s, t)] = rs
-    return out
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -87,7 +62,7 @@ def _bold_best(cells: list[str], values: list[float | None], higher: bool) -> li
             for c, v in zip(cells, values, strict=True)]
 
 
-def leaderboard(records: list[dict[str, Any]], suite: str, *, baseline: str = DEFAULT_BASELINE,
+def leaderboard(records: list[RunRecord], suite: str, *, baseline: str,
                 analysis: dict[str, Any] | None = None, figures: dict[str, list[str]] | None = None) -> str:
     from tlbench.analysis import analyse
 
@@ -122,7 +97,7 @@ def leaderboard(records: list[dict[str, Any]], suite: str, *, baseline: str = DE
     for t in tasks:
         lines += ["", *_task_section(a["tasks"][t], t, order, a["baseline"])]
         if t in a.get("curves", {}):
-            lines += ["", _curve_text(a["curves"][t])]
+            lines += ["", _curve_text(a["curves"][t], a["baseline"])]
         lines += [f"![{Path(f).stem}]({f})" for f in (figures or {}).get(t, [])]
     lines += _transfer_section(a)
     problems = [*[(c, "failed") for c in a["failed"]], *[(c, "missing") for c in a["missing"]]]
@@ -131,14 +106,12 @@ def leaderboard(records: list[dict[str, Any]], suite: str, *, baseline: str = DE
         for c, kind in problems:
             why = f": `{'; '.join(c['errors'])}`" if c["errors"] else ""
             lines.append(f"- {c['strategy']} × {c['task']}: {kind}{why}")
-    failed_runs = [r for r in runs if r["status"] != "ok"]
+    failed_runs = [r for r in runs if not r.ok]
     if failed_runs:
         lines += ["", "## Failed runs", ""]
         for r in failed_runs:
-            last = r["error"].strip().splitlines()[-1] if r["error"] else "unknown error"
-            lines.append(f"- {r['strategy']} × {r['task']} seed {r['seed']}"
-                         f"{' (' + r['variant'] + ')' if r.get('variant') not in (None, 'default') else ''}"
-                         f": `{last}`")
+            lines.append(f"- {r.strategy} × {r.task} seed {r.seed}"
+                         f"{' (' + r.variant + ')' if r.variant != 'default' else ''}: `{r.error_line}`")
     lines += ["", _provenance(runs)]
     return "\n".join(lines) + "\n"
 
@@ -164,18 +137,16 @@ def _transfer_section(a: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _curve_text(curve: dict[str, Any]) -> str:
-    from tlbench.analysis import crossover
-
+def _curve_text(curve: dict[str, Any], baseline: str) -> str:
+    """The curve's sizes, and where the baseline's mean overtakes each other strategy's for good
+    (``analysis.crossover``, computed in the analysis)."""
     sizes = sorted({round(p["rows"]) for ps in curve["strategies"].values() for p in ps})
     text = (f"Learning curve over {', '.join(f'{x:,}' for x in sizes)} training examples (the tables above "
-            f"show the largest). ")
-    if {"full_finetune", "linear_probe"} <= set(curve["strategies"]):
-        at = crossover(curve)
-        text += ("Full fine-tuning is ahead of the frozen linear probe at every size." if at == "always" else
-                 f"Full fine-tuning overtakes the frozen linear probe from {at:,.0f} training examples on."
-                 if at is not None else "Full fine-tuning does not stay ahead of the frozen linear probe "
-                 "at the sizes run.")
+            f"show the largest).")
+    for other, at in curve.get("crossovers", {}).items():
+        text += (f" `{baseline}` is ahead of `{other}` at every size." if at == "always" else
+                 f" `{baseline}` overtakes `{other}` from {at:,.0f} training examples on." if at is not None
+                 else f" `{baseline}` does not stay ahead of `{other}` at the sizes run.")
     return text
 
 
@@ -187,8 +158,10 @@ def _task_section(e: dict[str, Any], task: str, order: list[str], baseline: str)
              f"({e['report_split'].rsplit('/', 1)[-1] or 'Hub'}); {sizes.get('train', '?'):,} training and "
              f"{sizes.get('select', '?'):,} selection rows; "
              f"{'–' if trunc is None else f'{trunc:.1%}'} of report items truncated.", ""]
+    lines += [f"Note on the data: {note}" for note in e.get("notes", [])] + ([""] if e.get("notes") else [])
     present = [s for s in order if s in e["strategies"]]
-    secondary = sorted({k for s in present for k in e["strategies"][s]["secondary"]})[:4]
+    # the task's declared secondary metrics (records of schema 1, which lack them: the first four)
+    secondary = e["secondary_metrics"]
     head = ["strategy", e["primary_metric"], *secondary, f"Δ vs {baseline} (95% CI)", "verdict (Holm p)",
             "default → reported", "sensitivity (select sd, trials)", "trainable (share)", "stored / task",
             "train time", "peak memory", "eval ex/s"]
@@ -228,14 +201,13 @@ def _task_section(e: dict[str, Any], task: str, order: list[str], baseline: str)
         names = [s for s in present if s in wins]
         lines += ["", "Win probability (share of bootstrap samples where the row beats the column):", "",
                   "| | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
-        for r in names:
-            cells = ["–" if c == r else f"{wins[r][c]:.2f}" for c in names]
-            lines.append(f"| {r} | " + " | ".join(cells) + " |")
+        for name in names:
+            cells = ["–" if c == name else f"{wins[name][c]:.2f}" for c in names]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
 
-def write_report(records: list[dict[str, Any]], suite: str, out_dir: Path, *,
-                 baseline: str = DEFAULT_BASELINE) -> list[Path]:
+def write_report(records: list[RunRecord], suite: str, out_dir: Path, *, baseline: str) -> list[Path]:
     """LEADERBOARD.md, leaderboard.json (every number, per-seed values included) and
     leaderboard.csv (one row per strategy and task) under ``out_dir``."""
     import csv
@@ -280,32 +252,28 @@ def write_report(records: list[dict[str, Any]], suite: str, out_dir: Path, *,
     return [md, js, path, *written[1:]]
 
 
-def _data_hashes(runs: list[dict[str, Any]]) -> str:
+def _data_hashes(runs: list[RunRecord]) -> str:
     seen: dict[str, str] = {}
     for r in runs:
-        sources = r.get("data", {}).get("sources", {})
-        if r["task"] not in seen and sources:
-            seen[r["task"]] = ", ".join(f"{role} {s.get('sha256', '')[:12] or 'hub'}"
-                                        for role, s in sources.items())
+        if r.task not in seen and r.data and r.data.sources:
+            seen[r.task] = ", ".join(f"{role} {s.sha256[:12] or 'hub'}" for role, s in r.data.sources.items())
     return "; ".join(f"{t}: {h}" for t, h in seen.items())
 
 
-def _provenance(runs: list[dict[str, Any]]) -> str:
-    p = next((r["provenance"] for r in runs if r["status"] == "ok"), runs[0].get("provenance", {}))
-    v = p.get("versions", {})
-    libs = ", ".join(f"{k} {val}" for k, val in v.items() if val)
-    model = p.get("model", {})
-    git = p.get("git", {})
-    sha = git.get("sha", "")[:12] + (" (dirty)" if git.get("dirty") else "") if git.get("sha") else "none"
+def _provenance(runs: list[RunRecord]) -> str:
+    p = next((r.provenance for r in runs if r.ok), runs[0].provenance)
+    libs = ", ".join(f"{k} {val}" for k, val in p.versions.items() if val)
+    sha = p.git.get("sha", "")
+    git = sha[:12] + (" (dirty)" if p.git.get("dirty") else "") if sha else "none"
+    model = (f"{p.model.id} (weights sha256 or revision {p.model.revision_or_weights_sha256[:16]})"
+             if p.model else "?")
     return "\n".join([
         "## Provenance", "",
         f"- versions: {libs}",
-        f"- model: {model.get('id', '?')} "
-        f"(weights sha256 or revision {model.get('revision_or_weights_sha256', '')[:16]})",
-        f"- device: {p.get('device', {}).get('name', '?')} ({p.get('device', {}).get('device', '?')}), "
-        f"dtype {p.get('dtype', '?')}",
+        f"- model: {model}",
+        f"- device: {p.device.get('name', '?')} ({p.device.get('device', '?')}), dtype {p.dtype or '?'}",
         f"- data (sha256 of each task's files, by role): {_data_hashes(runs) or 'none recorded'}",
-        f"- suite: {p.get('suite_file', '?')} (sha256 {p.get('suite_sha256', '')[:16]}); git {sha}",
-        f"- records: {len(runs)} runs, from {min(r['started_at'] for r in runs)} to "
-        f"{max(r.get('finished_at', r['started_at']) for r in runs)}",
+        f"- suite: {p.suite_file} (sha256 {p.suite_sha256[:16]}); git {git}",
+        f"- records: {len(runs)} runs, from {min(r.started_at for r in runs)} to "
+        f"{max(r.finished_at for r in runs)}",
     ])

@@ -12,6 +12,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,7 @@ from tlbench.grid import Run, stable_id
 from tlbench.interfaces import ModelRef, Role, TaskData
 from tlbench.plugins import Plugins
 from tlbench.provenance import device_description, file_sha256, git_state, versions
-
-RECORD_SCHEMA = 1
+from tlbench.record import RunRecord
 
 
 def default_cache_dir() -> Path:
@@ -87,13 +87,14 @@ def encoder_for(task: Any, data: TaskData, model: ModelRef, tokenizer: Any,
                 cache_dir: Path) -> Callable[[Role], Any]:
     """``encoded(role)``: the split tokenized once per (model, task, split) and cached on disk."""
     memo: dict[Role, Any] = {}
+    task_cls: type = type(task)  # plain ``type``: mypy takes no ``type[X]`` for the cache's Hashable key
 
     def encoded(role: Role) -> Any:
         if role not in memo:
             split = data.splits[role]
             key = hashlib.sha256(json.dumps(
                 [model.id, model.revision, task.name, task.options.model_dump(mode="json"),
-                 role, data.sources[role].sha256, type(tokenizer).__name__, code_fingerprint(type(task))],
+                 role, data.sources[role].sha256, type(tokenizer).__name__, code_fingerprint(task_cls)],
                 sort_keys=True).encode()).hexdigest()[:20]
             path = Path(cache_dir) / "tokens" / f"{key}.arrow"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,17 +109,19 @@ def encoder_for(task: Any, data: TaskData, model: ModelRef, tokenizer: Any,
 
 def prepare_job(task: Any, model: ModelRef, data: TaskData, *, seed: int, device: str,
                 cache_dir: Path, progress: Any = None,
-                report: Callable[[int, float], None] | None = None) -> Any:
-    """The :class:`Job` a strategy receives, with every split tokenized (or loaded from cache)."""
+                report: Callable[[int, float], None] | None = None,
+                plugins: Plugins | None = None) -> Any:
+    """The :class:`Job` a strategy receives, with every split tokenized (or loaded from cache).
+    ``plugins``: the run's plugin manager, which strategies use to find other plugins (samplers)."""
     from tlbench.engine.model import load_tokenizer
     from tlbench.interfaces import Job
 
     _quiet_libraries()
     tokenizer = load_tokenizer(model.path)
     job = Job(task=task, model=model, data=data, seed=seed, device=device, cache_dir=Path(cache_dir),
-              encoded=encoder_for(task, data, model, tokenizer, cache_dir), progress=progress,
-              report=report or (lambda step, value: None),
-              extra={"pad_id": tokenizer.pad_token_id or 0})
+              encoded=encoder_for(task, data, model, tokenizer, cache_dir),
+              pad_id=tokenizer.pad_token_id or 0, progress=progress,
+              report=report or (lambda step, value: None), plugins=plugins)
     for role in data.splits:
         job.encoded(role)
     return job
@@ -135,12 +138,13 @@ def resolve_model(model_id: str, plugins: Plugins) -> ModelRef:
 
 class Runner:
     def __init__(self, suite: Suite, plugins: Plugins, *, device: str = "auto",
-                 cache_dir: Path | None = None, progress: Any = None, reuse_groups: bool = True):
+                 cache_dir: Path | None = None, progress: Any = None, store: Any = None):
         from tlbench.engine.model import pick_device, setup_device
 
         _quiet_libraries()
         self.suite, self.plugins, self.progress = suite, plugins, progress
-        self.reuse_groups = reuse_groups  # False: a group's kept training is never read (verify)
+        #: the suite's store (``tlbench.store.Store``): where a group's one training per seed is kept
+        self.store = store
         self.device = pick_device(device)
         setup_device(self.device)
         self.cache_dir = Path(cache_dir or default_cache_dir())
@@ -165,14 +169,16 @@ class Runner:
             self._data[key] = task.load(self.suite.data_dir)
         return self._data[key]
 
-    def execute(self, run: Run, report: Callable[[int, float], None] | None = None) -> dict[str, Any]:
+    def execute(self, run: Run, report: Callable[[int, float], None] | None = None) -> RunRecord:
+        """Train and evaluate ``run``; its record, a failure (with the traceback) included."""
         cell = run.cell
         record: dict[str, Any] = {
-            "schema": RECORD_SCHEMA, "suite": self.suite.name, "run_id": run.id, "run_key": run.key,
+            "suite": self.suite.name, "run_id": run.id, "run_key": run.key,
             "cell_id": cell.id,
             "strategy": cell.strategy, "strategy_name": cell.strategy_name, "task": cell.task,
             "task_name": cell.task_name, "model": cell.model, "seed": run.seed,
-            "variant": run.variant, "tuned_params": run.params, "train_size": cell.train_size,
+            "variant": run.variant, "trial_number": run.trial_number, "tuning_key": run.tuning_key,
+            "tuned_params": run.params, "train_size": cell.train_size,
             "params": cell.resolved(), "started_at": _now(), "status": "failed", "error": "",
         }
         try:
@@ -188,7 +194,7 @@ class Runner:
             _release_memory(self.device)
         record["finished_at"] = _now()
         record.setdefault("provenance", {**self._static})
-        return record
+        return RunRecord.model_validate(record)
 
     def _execute(self, run: Run, report: Callable[[int, float], None] | None) -> dict[str, Any]:
         from transformers import set_seed
@@ -211,31 +217,21 @@ class Runner:
     def _job(self, task: Any, model_id: str, seed: int, report: Callable[[int, float], None] | None) -> Any:
         return prepare_job(task, self.model_ref(model_id), self._task_data(task), seed=seed,
                            device=self.device, cache_dir=self.cache_dir, progress=self.progress,
-                           report=report)
+                           report=report, plugins=self.plugins)
 
     def _execute_group(self, run: Run, report: Callable[[int, float], None] | None) -> dict[str, Any]:
-        """One training for every task of the cell's group (``Strategy.fit_group``), kept on disk
-        per (group, options, seed): the runs of the group's other cells read it instead of training
-        again. A lock makes a second worker on this machine wait for the first one's training."""
-        from filelock import FileLock
-
+        """One training for every task of the cell's group (``Strategy.fit_group``), kept in the
+        storage per (group, options, seed): the runs of the group's other cells, on any machine,
+        read it instead of training again (``Store.group_parts``). Without a store (``verify``'s
+        rerun) the group trains afresh."""
         cell = run.cell
-        strategy_cls = self.plugins.strategies.get(cell.strategy_name).factory
+        if self.store is None:
+            return self._train_group(run, report)[cell.task]
+        strategy_cls: type = self.plugins.strategies.get(cell.strategy_name).factory  # as in encoder_for
         key = stable_id({"group": cell.group_id, "seed": run.seed, "device": self.device,
-                         "code": code_fingerprint(strategy_cls), "tlbench": self._static["versions"]})
-        path = self.cache_dir / "groups" / f"{key}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path) + ".lock"):
-            if path.is_file() and self.reuse_groups:
-                parts = json.loads(path.read_text())
-                shared = True
-            else:
-                parts = self._train_group(run, report)
-                tmp = path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(parts, default=float))
-                tmp.replace(path)
-                shared = False
-        part = parts[cell.task]
+                         "code": code_fingerprint(strategy_cls), "versions": self._static["versions"]})
+        parts, shared = self.store.group_parts(key, lambda: self._train_group(run, report))
+        part = dict(parts[cell.task])
         part["group"] = {**part["group"], "reused": shared}
         return part
 
@@ -264,7 +260,7 @@ class Runner:
             evaluated = {label: _evaluate(jobs[label], fitted[label]) for label in jobs}
         parts = {label: self._outcome(cell, label, jobs[label], fitted[label], evaluated[label],
                                       train_seconds, memory) for label in jobs}
-        select = [p["metrics"]["select"][p["primary_metric"]] for p in parts.values()]
+        select = [evaluated[label].scores["select"][jobs[label].task.primary_metric] for label in jobs]
         for part in parts.values():
             part["group"] = {"tasks": list(jobs), "id": cell.group_id,
                              "select_mean": sum(select) / len(select)}
@@ -272,30 +268,36 @@ class Runner:
             part["objective"] = part["group"]["select_mean"]
         return parts
 
-    def _outcome(self, cell: Any, label: str, job: Any, fitted: Any, evaluated: dict[str, Any],
+    def _outcome(self, cell: Any, label: str, job: Any, fitted: Any, evaluated: Evaluation,
                  train_seconds: float, memory: PeakMemory) -> dict[str, Any]:
         task, data = job.task, job.data
         with tempfile.TemporaryDirectory() as tmp:
             fitted.save(Path(tmp))
             stored = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file())
         trainable, total = fitted.parameter_counts()
-        metrics, preds_report, seconds = evaluated["metrics"], evaluated["report"], evaluated["seconds"]
+        metrics, preds_report, seconds = evaluated.scores, evaluated.predictions, evaluated.seconds
         model = job.model
         n_report = len(data.splits["report"])
-        return {
+        facts = strategy_facts(self.plugins, cell)
+        # a JSON part of the record (a group's parts are kept as JSON in the storage): numpy
+        # scalars a task's metrics may hold become plain numbers here
+        return _json({
             "primary_metric": task.primary_metric,
+            "secondary_metrics": list(task.secondary_metrics),
             "metrics": metrics,
-            "curve": job.extra.get("curve", []),
-            # what a strategy says about its run (``job.extra["details"]``: multitask's steps and draws)
-            "details": job.extra.get("details", {}),
+            "curve": [list(point) for point in fitted.curve],
+            # what a strategy says about its run (multitask's steps and draws)
+            "details": dict(fitted.details),
             "predictions": {"report": preds_report.tolist() if hasattr(preds_report, "tolist")
                             else list(preds_report)},
             "items": _items(task, preds_report, data.splits["report"], metrics["report"]),
             "data": {
                 "label": data.label or label,
                 "sizes": data.sizes(),
-                "sources": {r: {"location": s.location, "sha256": s.sha256} for r, s in data.sources.items()},
+                "sources": {r: {"location": s.location, "sha256": s.sha256, "description": s.description}
+                            for r, s in data.sources.items()},
                 "truncated_share": {r: task.truncated_share(job.encoded(r)) for r in data.splits},
+                "label_names": list(data.label_names),
             },
             "cost": {
                 "trainable_params": trainable, "total_params": total,
@@ -307,27 +309,43 @@ class Runner:
             "provenance": {
                 **self._static,
                 "model": {"id": model.id, "path": model.path, "revision_or_weights_sha256": model.revision},
-                "dtype": _dtype(self.device, getattr(cell.strategy_options, "precision", "fp32")),
-                "batch_size": getattr(cell.strategy_options, "batch_size", None),
+                "dtype": _dtype(self.device, facts.get("precision", "fp32")),
+                "batch_size": facts.get("batch_size"),
                 "data_dir": str(self.suite.data_dir) if self.suite.data_dir else "hub",
             },
-        }
+        })
 
 
-def _evaluate(job: Any, fitted: Any) -> dict[str, Any]:
-    """Select and report metrics, the report split's predictions and its inference seconds."""
+def _json(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=lambda x: x.item() if hasattr(x, "item") else float(x)))
+
+
+def strategy_facts(plugins: Plugins, cell: Any) -> dict[str, Any]:
+    """What the cell's strategy says about its runs (``Strategy.run_facts``: precision, batch size)."""
+    strategy = plugins.strategies.get(cell.strategy_name).factory(cell.strategy_name, cell.strategy_options)
+    return dict(strategy.run_facts())
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A trained model's scores on the select and report splits (role -> metric -> value), the
+    report split's decoded predictions and its inference seconds."""
+
+    scores: dict[str, dict[str, float]]
+    predictions: Any
+    seconds: float
+
+
+def _evaluate(job: Any, fitted: Any) -> Evaluation:
     task, data = job.task, job.data
-    metrics: dict[str, Any] = {}
-    out: dict[str, Any] = {"metrics": metrics}
+    scores: dict[str, dict[str, float]] = {}
     for role in ("select", "report"):
         t0 = time.perf_counter()
         outputs = fitted.predict(role)
         seconds = time.perf_counter() - t0 + fitted.cached_seconds(role)
         preds = task.decode(outputs, job.encoded(role), data.splits[role])
-        metrics[role] = task.score(preds, data.splits[role])
-        if role == "report":
-            out["report"], out["seconds"] = preds, seconds
-    return out
+        scores[role] = task.score(preds, data.splits[role])
+    return Evaluation(scores, preds, seconds)  # the last role's: the report split
 
 
 def _items(task: Any, predictions: Any, split: Any, metrics: dict[str, float]) -> dict[str, Any] | None:

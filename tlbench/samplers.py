@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from tlbench import interfaces
 from tlbench.interfaces import Options
 
 
@@ -27,7 +28,7 @@ class Sampler(ABC):
     Options: ClassVar[type[Options]] = Options  # samplers take no options of their own
     description: ClassVar[str] = ""
 
-    def __init__(self, name: str, options: Options | None = None):
+    def __init__(self, name: str, options: interfaces.Options | None = None):  # not the class attribute
         self.name, self.options = name, options or Options()
 
     @abstractmethod

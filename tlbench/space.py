@@ -69,6 +69,10 @@ class Float(_Range):
     low: float
     high: float
 
+    # declared here too: pydantic's mypy plugin would otherwise give Float a keyword-only __init__
+    def __init__(self, low: float | None = None, high: float | None = None, **kw: Any):
+        super().__init__(low, high, **kw)
+
     @model_validator(mode="after")
     def _log_positive(self) -> Float:
         if self.log and self.low <= 0:
@@ -80,6 +84,9 @@ class Int(_Range):
     low: int
     high: int
     step: int = 1
+
+    def __init__(self, low: int | None = None, high: int | None = None, **kw: Any):  # as Float's
+        super().__init__(low, high, **kw)
 
     @model_validator(mode="after")
     def _steps(self) -> Int:
@@ -117,7 +124,7 @@ Space = dict[str, Param]
 
 
 def _parse(value: Any, field_type: Any) -> Param:
-    if isinstance(value, _Param):
+    if isinstance(value, (Float, Int, Choice)):
         return value
     if not isinstance(value, dict):
         raise ValueError("give {low, high[, log]} or {choices = [...]}, or false to drop it")

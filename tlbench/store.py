@@ -1,31 +1,27 @@
-"""The Optuna storage: the system of record of a suite's runs, and the queue its workers share.
+"""The system of record of a suite's runs, and the queue its workers share (an Optuna study).
 
 Every run (a cell, a seed, the default or the tuned options) is a trial of the suite's ``runs``
 study. Runs are *enqueued* trials (``Study.enqueue_trial`` with the run's spec as user attributes);
 a worker takes one with ``Study.optimize(n_trials=1)``, which pops a waiting trial atomically
 (``RUNNING`` only if it was ``WAITING``), records Optuna's heartbeat while it runs and fails trials
-whose heartbeat went stale, which ``RetryFailedTrialCallback`` re-enqueues. The finished record
-(metrics, cost, provenance, per-example predictions) is written as the trial's ``record`` attribute
-before the trial is told complete (or failed), so a ``kill -9`` at any moment loses at most the run
-in progress, which the heartbeat hands to another worker. There is no other queue or state.
+whose heartbeat went stale, which ``RetryHeartbeatStaleTrialCallback`` re-enqueues. The finished
+:class:`~tlbench.record.RunRecord` is written as the trial's ``record`` attribute before the trial
+is told complete (or failed), so a ``kill -9`` at any moment loses at most the run in progress,
+which the heartbeat hands to another worker. There is no other queue or state: a multitask group's
+one training per seed is kept here too (:meth:`Store.group_parts`).
 
-SQLite (the default, one file under ``results/<suite>/``) gets ``BEGIN IMMEDIATE`` transactions: its
-default deferred transactions let two processes both read a trial as waiting and both take it.
-PostgreSQL (``--storage postgresql://...``) locks the row (``SELECT ... FOR UPDATE``).
-
-``runs.jsonl`` is an export that :func:`read_jsonl` reads back, so committed evidence rebuilds the
-leaderboard without the database. Storage URLs are shown with :func:`safe_url` (no password).
+Opening the storage is :mod:`tlbench.storage`; which records count is :mod:`tlbench.records`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
+
+from tlbench.record import RunRecord, load_record
+from tlbench.storage import open_storage, worker_id
 
 RECORD_ATTR = "record"
 SPEC_ATTR = "run"
@@ -33,91 +29,6 @@ SPEC_ATTR = "run"
 
 class RunFailed(Exception):
     """Raised inside a trial whose run failed: Optuna stores it as FAIL, the grid goes on."""
-
-
-def worker_id() -> str:
-    """Who runs a trial (kept on the trial, shown by ``tlbench status``)."""
-    import socket
-
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def default_storage(results_dir: Path) -> str:
-    return f"sqlite:///{(results_dir / 'tlbench.db').as_posix()}"
-
-
-def safe_url(url: str) -> str:
-    """The URL without its password, for anything a person or a file sees."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url.split("@")[-1] if "@" in url else url
-
-
-def open_storage(url: str, heartbeat_seconds: int | None = None, max_retries: int = 2) -> Any:
-    """An Optuna ``RDBStorage`` with heartbeats (a dead worker's trial is retried after 2 beats)."""
-    import warnings
-
-    import optuna
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # tlbench prints each outcome itself
-    # heartbeats are "experimental" in Optuna since 2.9; they are what makes a dead worker's trial
-    # come back, and tests cover that here
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    sqlite = url.startswith("sqlite:///")
-    if sqlite:
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    kwargs: dict[str, Any] = {}
-    if heartbeat_seconds:
-        kwargs = {"heartbeat_interval": heartbeat_seconds, "grace_period": 2 * heartbeat_seconds,
-                  "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=max_retries)}
-    engine_kwargs = {"connect_args": {"timeout": 120}} if sqlite else {"pool_pre_ping": True}
-    from sqlalchemy.exc import IntegrityError, OperationalError
-
-    for attempt in range(10):
-        try:
-            storage = RDBStorage(_with_driver(url), engine_kwargs=engine_kwargs, **kwargs)
-            break
-        except (IntegrityError, OperationalError):
-            # two workers started together both create the schema: the loser finds it made
-            if attempt == 9:
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    if sqlite:
-        _immediate_transactions(storage.engine)
-    return storage
-
-
-def _with_driver(url: str) -> str:
-    """``postgresql://`` with the driver that is installed: SQLAlchemy 2.0 assumes psycopg2 and 2.1
-    psycopg (3); either works, so a user's URL should not depend on which SQLAlchemy they have."""
-    if not url.startswith(("postgresql://", "postgres://")):
-        return url
-    import importlib.util
-
-    for module, driver in (("psycopg", "psycopg"), ("psycopg2", "psycopg2")):
-        if importlib.util.find_spec(module):
-            return f"postgresql+{driver}://" + url.split("://", 1)[1]
-    return url
-
-
-def _immediate_transactions(engine: Any) -> None:
-    """SQLAlchemy's recipe for serializable SQLite transactions (pysqlite otherwise starts them lazily)."""
-    from sqlalchemy import event
-
-    @event.listens_for(engine, "connect")
-    def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-
-    @event.listens_for(engine, "begin")
-    def _begin_immediate(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    engine.dispose()  # connections opened before the listeners would keep the old behaviour
 
 
 class Store:
@@ -136,16 +47,16 @@ class Store:
                                          direction="maximize", load_if_exists=True, **kwargs)
 
     # -- records ---------------------------------------------------------------------------
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, record: RunRecord) -> None:
         """Write one finished record atomically, outside the queue (imports, tests)."""
         from optuna.trial import TrialState, create_trial
 
-        ok = record["status"] == "ok"
         self.study.add_trial(create_trial(
-            state=TrialState.COMPLETE if ok else TrialState.FAIL, value=_value(record) if ok else None,
-            user_attrs={SPEC_ATTR: {"run_id": record["run_id"]}, RECORD_ATTR: _plain(record)}))
+            state=TrialState.COMPLETE if record.ok else TrialState.FAIL,
+            value=_value(record) if record.ok else None,
+            user_attrs={SPEC_ATTR: {"run_id": record.run_id}, RECORD_ATTR: _plain(record)}))
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self) -> list[RunRecord]:
         """Every finished record, oldest first: successes, and failures with their error."""
         out = []
         for t in self.study.get_trials(deepcopy=False):
@@ -153,12 +64,12 @@ class Store:
             if record is None or not t.state.is_finished():
                 continue
             if t.state.name == "COMPLETE" or record.get("status") != "ok":
-                out.append(record)
+                out.append(load_record(record))
         return out
 
     def finished(self) -> set[str]:
         """Run ids with a successful record."""
-        return {r["run_id"] for r in self.records() if r["status"] == "ok"}
+        return {r.run_id for r in self.records() if r.ok}
 
     # -- the queue -------------------------------------------------------------------------
     def _by_run(self) -> dict[str, list[Any]]:
@@ -199,12 +110,12 @@ class Store:
                 counts[state] = counts.get(state, 0) + 1
         return counts
 
-    def take(self, execute: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any] | None:
+    def take(self, execute: Callable[[dict[str, Any]], RunRecord | None]) -> RunRecord | bool | None:
         """Run the next waiting run with ``execute(spec) -> record`` (None: not this grid's run); return
-        its record, ``{}`` when the trial popped was not one to run, None when none is waiting."""
+        its record, False when the trial popped was not one to run, None when none is waiting."""
         if not self.study.get_trials(deepcopy=False, states=(self._optuna.trial.TrialState.WAITING,)):
             return None
-        outcome: dict[str, Any] = {}
+        outcome: dict[str, RunRecord] = {}
 
         def objective(trial: Any) -> float:
             spec = trial.user_attrs.get(SPEC_ATTR)
@@ -220,17 +131,72 @@ class Store:
                 raise self._optuna.TrialPruned()
             trial.set_user_attr(RECORD_ATTR, _plain(record))
             outcome["record"] = record
-            if record["status"] != "ok":
-                raise RunFailed(record["error"].strip().splitlines()[-1] if record["error"] else "failed")
+            if not record.ok:
+                raise RunFailed(record.error_line)
             return _value(record)
 
         self.study.optimize(objective, n_trials=1, catch=(RunFailed,), gc_after_trial=False)
-        return outcome.get("record", {})
+        return outcome.get("record", False)
 
     def _superseded(self, trial: Any, run_id: str) -> bool:
         return any(t.number < trial.number and not _skipped(t)
                    and t.state.name in ("WAITING", "RUNNING", "COMPLETE")
                    for t in self._by_run().get(run_id, []))
+
+    # -- a group's one training -------------------------------------------------------------
+    def group_parts(self, key: str, train: Callable[[], dict[str, Any]],
+                    poll_seconds: float = 1.0) -> tuple[dict[str, Any], bool]:
+        """The parts (task label -> JSON part of its record) of the group training ``key``, and
+        whether they were read rather than trained here.
+
+        A training is a trial of the suite's ``groups`` study: the first worker to start one for
+        ``key`` trains (its trial beats, like a run's); one that finds it running waits for it, and
+        one that finds it finished reads it. If the trainer dies, its heartbeat goes stale, its
+        trial fails and the next worker trains. So every member of a group, on any machine, carries
+        the same training, trained once per seed."""
+        import time
+
+        study = self.study_named("groups")
+        while True:
+            trials = [t for t in study.get_trials(deepcopy=False)
+                      if t.user_attrs.get("group") == key and not _skipped(t)]
+            done = next((t for t in trials if t.state.name == "COMPLETE"), None)
+            if done is not None:
+                return done.user_attrs["parts"], True
+            if not any(t.state.name == "RUNNING" for t in trials):
+                parts = self._train_group(study, key, train)
+                if parts is not None:
+                    return parts, False
+            self.fail_stale(study)
+            time.sleep(poll_seconds)
+
+    def _train_group(self, study: Any, key: str,
+                     train: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+        """Claim ``key`` with a running trial and train; None if another worker's claim came first."""
+        import time
+
+        outcome: dict[str, Any] = {}
+
+        def objective(trial: Any) -> float:
+            trial.set_user_attr("group", key)
+            trial.set_user_attr("worker", worker_id())
+            for _ in range(50):  # a claim made just before ours may not carry its key yet
+                earlier = [t for t in study.get_trials(deepcopy=False)
+                           if t.number < trial.number and t.state.name in ("RUNNING", "COMPLETE")
+                           and not _skipped(t)]
+                if any(t.user_attrs.get("group") == key for t in earlier):
+                    trial.set_user_attr("skipped", True)  # theirs counts: wait for it
+                    raise self._optuna.TrialPruned()
+                if all("group" in t.user_attrs for t in earlier):
+                    break
+                time.sleep(0.1)
+            outcome["parts"] = train()
+            trial.set_user_attr("parts", _plain(outcome["parts"]))
+            return 0.0
+
+        # an exception in ``train`` fails the trial and propagates: the run fails with its error
+        study.optimize(objective, n_trials=1, gc_after_trial=False)
+        return outcome.get("parts")
 
     def fail_stale(self, study: Any = None) -> None:
         """Fail (and so re-enqueue) trials whose worker stopped beating: ``optimize`` does it before
@@ -243,16 +209,17 @@ class Store:
         """Seconds since the last heartbeat of each running trial, by trial id (empty if unknown).
 
         Optuna has no public reader for heartbeats; this reads its table, and degrades to nothing
-        if a future Optuna moves it."""
+        if a future Optuna moves it. Ages are taken against the database's clock, as Optuna's own
+        stale-trial check does: the heartbeats are the database's timestamps (UTC on SQLite), so
+        this machine's local time, in whatever time zone, must not enter."""
         try:
-            from datetime import datetime
-
+            import sqlalchemy
             from optuna.storages._rdb.models import TrialHeartbeatModel
 
             with self.storage.scoped_session() as session:
+                now = session.execute(sqlalchemy.func.now()).scalar().replace(tzinfo=None)
                 rows = session.query(TrialHeartbeatModel).all()
-                now = datetime.now()
-                return {r.trial_id: (now - r.heartbeat).total_seconds() for r in rows}
+                return {r.trial_id: (now - r.heartbeat.replace(tzinfo=None)).total_seconds() for r in rows}
         except Exception:  # noqa: BLE001 - status is best effort
             return {}
 
@@ -261,51 +228,14 @@ def _skipped(trial: Any) -> bool:
     return bool(trial.user_attrs.get("skipped"))
 
 
-def _value(record: dict[str, Any]) -> float:
-    value = float(record["metrics"]["report"][record["primary_metric"]])
+
+def _value(record: RunRecord) -> float:
+    value = record.score()
     return value if math.isfinite(value) else float("-inf")
 
 
 def _plain(obj: Any) -> Any:
-    """JSON-safe (Optuna stores attributes as JSON): tuples become lists, NaN stays a float."""
+    """JSON-safe (Optuna stores attributes as JSON): a record as its JSON form, tuples as lists."""
+    if isinstance(obj, RunRecord):
+        return obj.to_json()
     return json.loads(json.dumps(obj))
-
-
-def twin_of(run: Any, candidates: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The first successful record among ``candidates`` that trained exactly what ``run`` would
-    (same options and seed: ``Run.key``), rewritten as ``run``'s. A default run whose options a
-    tuning trial tried with the same seed, or tuned options equal to the defaults, are thereby not
-    trained twice; the copy says where it came from (``reused``), its costs are the one training's."""
-    found = next((r for r in candidates if r.get("run_key") == run.key and r.get("status") == "ok"
-                  and r.get("run_id") != run.id and "predictions" in r), None)
-    if found is None:
-        return None
-    record = {k: v for k, v in found.items() if k not in ("tuning", "tuning_seconds", "reused")}
-    record.update(run_id=run.id, variant=run.variant, tuned_params=run.params,
-                  reused={"run_id": found["run_id"], "variant": found["variant"]})
-    return record
-
-
-def latest(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One record per run: its success if it has one, else its latest failure."""
-    best: dict[str, dict[str, Any]] = {}
-    for r in records:
-        prev = best.get(r["run_id"])
-        if prev is None or prev["status"] != "ok":
-            best[r["run_id"]] = r
-    return list(best.values())
-
-
-def export_jsonl(records: list[dict[str, Any]], path: Path) -> None:
-    """Write records as JSON lines, atomically (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for r in records:
-            fh.write(json.dumps(r, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]

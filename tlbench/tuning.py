@@ -27,8 +27,11 @@ from optuna.trial import TrialState
 from tlbench.config import Tuning
 from tlbench.errors import StopTrial
 from tlbench.grid import Cell, Run, stable_id
+from tlbench.record import RunRecord
+from tlbench.records import twin_of
 from tlbench.space import Choice, Float, Int, Param, defaults_in
-from tlbench.store import RECORD_ATTR, RunFailed, Store, twin_of, worker_id
+from tlbench.storage import worker_id
+from tlbench.store import RECORD_ATTR, RunFailed, Store
 
 LIVE = (TrialState.RUNNING, TrialState.WAITING)
 
@@ -124,6 +127,7 @@ class Tuner:
         trials = self.study(cell).get_trials(deepcopy=False)
         retried = {t.user_attrs.get("retry_of") for t in trials}
         best: optuna.trial.FrozenTrial | None = None
+        best_value: float | None = None  # best's value (a trial's ``value`` is typed optional)
         for t in trials:
             if before is not None and t.number >= before:
                 continue
@@ -139,8 +143,8 @@ class Tuner:
             elif t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value):
                 st.complete += 1
                 st.values.append(t.value)
-                if best is None or t.value > best.value:  # type: ignore[operator]
-                    best = t
+                if best_value is None or t.value > best_value:
+                    best, best_value = t, t.value
             elif t.state == TrialState.PRUNED:
                 st.pruned += 1
             else:
@@ -152,8 +156,9 @@ class Tuner:
             st.best_params, st.best_value, st.best_number = dict(best.params), best.value, best.number
         return st
 
-    def run_trial(self, cell: Cell, execute: Callable[..., dict[str, Any]]) -> dict[str, Any] | None:
-        """Run one trial of ``cell`` (``execute(run, report) -> record``); None if the budget is spent."""
+    def run_trial(self, cell: Cell, execute: Callable[..., RunRecord]) -> RunRecord | bool | None:
+        """Run one trial of ``cell`` (``execute(run, report) -> record``): its record, False when the
+        trial turned out surplus, None if the budget is spent."""
         st = self.state(cell)
         if st.exhausted and not st.waiting:
             return None
@@ -176,23 +181,23 @@ class Tuner:
             # a default run already trained these options with this seed: its record is this trial's
             record = twin_of(run, self.store.records()) or execute(run, report)
             # predictions and items stay: a reported run with the same options and seed reuses them
-            record["tuning_seconds"] = time.perf_counter() - started
+            record = record.but(tuning_seconds=time.perf_counter() - started)
             outcome["record"] = record
-            trial.set_user_attr(RECORD_ATTR, record)
-            if record["status"] == "pruned":
+            trial.set_user_attr(RECORD_ATTR, record.to_json())
+            if record.status == "pruned":
                 raise optuna.TrialPruned()
-            if record["status"] != "ok":
-                trial.set_user_attr("error", record["error"][-2000:])
-                raise RunFailed(record["error"].strip().splitlines()[-1] if record["error"] else "failed")
+            if not record.ok:
+                trial.set_user_attr("error", record.error[-2000:])
+                raise RunFailed(record.error_line)
             # a group's runs carry the mean over its tasks (``objective``), else the cell's select score
-            value = float(record.get("objective", record["metrics"]["select"][record["primary_metric"]]))
+            value = record.select_objective
             if not math.isfinite(value):
                 trial.set_user_attr("error", f"selection score is {value}")
                 raise RunFailed(f"selection score is {value}")
             return value
 
         study.optimize(objective, n_trials=1, catch=(RunFailed,), gc_after_trial=False)
-        return outcome.get("record", {})
+        return outcome.get("record", False)
 
     def retry_failed(self, cell: Cell) -> int:
         """Give the failed trials of ``cell`` another go with the same parameters (``--retry-failed``)."""

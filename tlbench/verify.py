@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tlbench.errors import TlbenchError
+from tlbench.record import RunRecord
 
 
 @dataclass(frozen=True)
@@ -37,31 +38,30 @@ def find_cell(cells: list[Any], cell_id: str) -> Any:
     return matches[0]
 
 
-def verify(cell: Any, records: list[dict[str, Any]], execute: Any, seed: int | None = None) -> Verdict:
-    """Rerun ``cell``'s reported run for ``seed`` (its tuned options if tuned, else the defaults)."""
-    from tlbench.grid import Run
-    from tlbench.stats import seed_summary
-    from tlbench.store import latest
+def verify(cell: Any, records: list[RunRecord], execute: Any, seed: int | None = None) -> Verdict:
+    """Rerun ``cell``'s reported run for ``seed`` (its tuned options if tuned, else the defaults).
 
-    mine = [r for r in latest(records) if r.get("cell_id") == cell.id and r["status"] == "ok"]
-    tuned = [r for r in mine if r.get("variant") == "tuned"]
-    reported = tuned or [r for r in mine if r.get("variant", "default") == "default"]
-    if not reported:
+    ``records`` should be the suite's current ones (``records.current``): a tuned run of an older
+    tuning of the same cell must not be taken for the reported one."""
+    from tlbench.grid import Run
+    from tlbench.records import reported
+    from tlbench.stats import seed_summary
+
+    mine = reported([r for r in records if r.cell_id == cell.id])
+    if not mine:
         raise TlbenchError(f"cell {cell.id} ({cell.strategy} × {cell.task}) has no finished runs to verify")
-    seed = reported[0]["seed"] if seed is None else seed
-    stored = next((r for r in reported if r["seed"] == seed), None)
+    ((_, (variant, runs)),) = mine.items()
+    seed = runs[0].seed if seed is None else seed
+    stored = next((r for r in runs if r.seed == seed), None)
     if stored is None:
         raise TlbenchError(f"cell {cell.id} has no finished run with seed {seed}; seeds: "
-                           f"{sorted(r['seed'] for r in reported)}")
-    metric = stored["primary_metric"]
-    params = stored.get("tuned_params") or {}
+                           f"{sorted(r.seed for r in runs)}")
+    params = stored.tuned_params
     # the same options and seed as the stored run (its id does not matter: nothing is stored)
-    variant = stored.get("variant", "default")
     run = Run(cell.with_params(params) if params else cell, seed, variant, "", params)
     record = execute(run, None)
-    if record["status"] != "ok":
-        raise TlbenchError(f"the rerun failed: {record['error'].strip().splitlines()[-1]}")
-    summary = seed_summary([float(r["metrics"]["report"][metric]) for r in reported])
-    return Verdict(stored["run_id"], seed, stored.get("variant", "default"), metric,
-                   float(stored["metrics"]["report"][metric]), float(record["metrics"]["report"][metric]),
+    if not record.ok:
+        raise TlbenchError(f"the rerun failed: {record.error_line}")
+    summary = seed_summary([r.score() for r in runs])
+    return Verdict(stored.run_id, seed, variant, stored.primary_metric, stored.score(), record.score(),
                    summary.t_low, summary.t_high, summary.n)

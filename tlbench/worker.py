@@ -22,16 +22,19 @@ from typing import Any
 
 from tlbench.config import Suite
 from tlbench.grid import Cell, Run
-from tlbench.store import RECORD_ATTR, twin_of
+from tlbench.record import RunRecord, load_record
+from tlbench.records import twin_of
+from tlbench.store import RECORD_ATTR
 
 
 @dataclass
 class Outcome:
     kind: str  # "run" or "trial"
-    record: dict[str, Any]
+    record: RunRecord
 
 
-def run_spec(run: Run, tuning: dict[str, Any] | None = None) -> dict[str, Any]:
+def spec_of(run: Run, tuning: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the queue keeps of a run (a trial's user attributes): enough to rebuild it."""
     spec = {"run_id": run.id, "cell_id": run.cell.id, "seed": run.seed, "variant": run.variant,
             "tag": run.tag, "params": run.params}
     if tuning is not None:
@@ -40,7 +43,7 @@ def run_spec(run: Run, tuning: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 class Worker:
-    def __init__(self, suite: Suite, cells: list[Cell], store: Any, execute: Callable[..., dict[str, Any]],
+    def __init__(self, suite: Suite, cells: list[Cell], store: Any, execute: Callable[..., RunRecord],
                  *, tuner: Any = None, retry_failed: bool = False, poll_seconds: float = 2.0,
                  on_outcome: Callable[[Outcome], None] | None = None):
         self.suite, self.cells, self.store, self.tuner = suite, cells, store, tuner
@@ -50,14 +53,14 @@ class Worker:
 
     def start(self) -> None:
         """Enqueue what is known before any tuning: the default runs (and, asked, failed trials)."""
-        self.store.enqueue([run_spec(r) for c in self.cells for r in c.runs()], self.retry_failed)
+        self.store.enqueue([spec_of(r) for c in self.cells for r in c.runs()], self.retry_failed)
         if self.tuner and self.retry_failed:
             for cell in self.cells:
                 self.tuner.retry_failed(cell)
 
     def step(self) -> str:
         """Do one piece of work: "run", "trial", "enqueued", "wait" or "done"."""
-        record = self.store.take(self._run_spec)
+        record = self.store.take(self._execute_spec)
         if record is not None:
             if record:
                 self.on_outcome(Outcome("run", record))
@@ -73,7 +76,7 @@ class Worker:
                         self.on_outcome(Outcome("trial", record))
                     return "trial"
             elif state.done and state.best_params is not None and self.tuner.tunable(cell):
-                specs = [run_spec(Run(cell, seed, "tuned", cell.tuning_key(self.tuner.tuning),
+                specs = [spec_of(Run(cell, seed, "tuned", cell.tuning_key(self.tuner.tuning),
                                       state.best_params), state.summary()) for seed in cell.seeds]
                 if self.store.enqueue(specs, self.retry_failed):
                     return "enqueued"
@@ -98,7 +101,7 @@ class Worker:
         while not stop() and self.step() != "done":
             pass
 
-    def _run_spec(self, spec: dict[str, Any]) -> dict[str, Any] | None:
+    def _execute_spec(self, spec: dict[str, Any]) -> RunRecord | None:
         cell = self.by_id.get(spec["cell_id"])
         if cell is None:  # enqueued for an earlier version of the suite file: not ours to run
             return None
@@ -107,13 +110,13 @@ class Worker:
                   spec.get("tag", ""), params)
         record = self._twin(run) or self.execute(run, None)
         if "tuning" in spec:
-            record["tuning"] = spec["tuning"]
+            record = record.but(tuning=spec["tuning"])
         return record
 
-    def _twin(self, run: Run) -> dict[str, Any] | None:
+    def _twin(self, run: Run) -> RunRecord | None:
         """A finished run's or trial's record of exactly ``run``'s training (``store.twin_of``)."""
         candidates = self.store.records()
         if self.tuner is not None and self.tuner.tunable(run.cell):
-            candidates += [t.user_attrs[RECORD_ATTR] for t in self.tuner.trials(run.cell)
+            candidates += [load_record(t.user_attrs[RECORD_ATTR]) for t in self.tuner.trials(run.cell)
                            if t.state.name == "COMPLETE" and RECORD_ATTR in t.user_attrs]
         return twin_of(run, candidates)

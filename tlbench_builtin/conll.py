@@ -23,9 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tlbench import HeadSpec, Task, TaskData, hookimpl
-from tlbench.data import cap, label_names, load_split, mirror_file
-from tlbench.errors import DataError
+from tlbench import DataError, HeadSpec, Task, TaskData, cap, hookimpl, label_names, load_split, mirror_file
 
 #: the Hub's ClassLabel order of ``ner_tags`` (the same as the mirror's labels.json)
 DEFAULT_TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
@@ -188,5 +186,5 @@ class Conll2003(Task):
 
 
 @hookimpl
-def register_tasks(register):  # noqa: ANN001, ANN201 - the hookspec documents the types
+def register_tasks(register):  # the hookspec documents the types
     register("conll2003", Conll2003)

@@ -13,8 +13,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
-from tlbench import TaskOptions, hookimpl
-from tlbench_builtin.classification import TextTask
+from tlbench import TaskOptions, TextTask, hookimpl
 
 HUB_ID = "nyu-mll/glue"
 BINARY = ("negative", "positive")
@@ -118,6 +117,6 @@ TASKS = {"sst2": Sst2, "cola": Cola, "mrpc": Mrpc, "qqp": Qqp, "rte": Rte, "wnli
 
 
 @hookimpl
-def register_tasks(register):  # noqa: ANN001, ANN201 - the hookspec documents the types
+def register_tasks(register):  # the hookspec documents the types
     for name, cls in TASKS.items():
         register(name, cls)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from tlbench import TaskOptions, hookimpl
-from tlbench_builtin.classification import TextTask
+from tlbench import TaskOptions, TextTask, hookimpl
 
 
 class ImdbOptions(TaskOptions):
@@ -28,5 +27,5 @@ class Imdb(TextTask):
 
 
 @hookimpl
-def register_tasks(register):  # noqa: ANN001, ANN201
+def register_tasks(register):
     register("imdb", Imdb)

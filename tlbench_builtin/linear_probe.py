@@ -16,9 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from tlbench import Fitted, HeadSpec, Job, Strategy, hookimpl
-from tlbench.engine.options import EngineOptions
-from tlbench.space import Float, Int
+from tlbench import EngineOptions, EngineStrategy, Fitted, Float, HeadSpec, Int, Job, hookimpl
 
 #: encoded fields the head's loss needs, copied next to the features
 TARGETS = ("labels", "start_positions", "end_positions")
@@ -43,7 +41,7 @@ class LinearProbeOptions(EngineOptions):
     evals_per_epoch: int = Field(0, ge=0, le=100)
 
 
-class LinearProbe(Strategy):
+class LinearProbe(EngineStrategy):
     description = "frozen encoder, cached features; a trained head (linear, mlp, crf) or a kNN memory"
     Options = LinearProbeOptions
 
@@ -79,7 +77,7 @@ class LinearProbe(Strategy):
         def evaluate() -> float:
             return job.score("select", fitted.predict("select"))[job.task.primary_metric]
 
-        job.extra["curve"] = train(
+        fitted.curve = train(
             fitted.module, fitted.rows("train"), Collator(), fitted.module.loss, self.options,
             seed=job.seed, device=job.device, evaluate=evaluate, report=job.report,
             progress=job.progress, description=f"{self.name} head {job.task.name} seed {job.seed}")
@@ -117,7 +115,7 @@ class LinearProbe(Strategy):
                         encoder.append(load_backbone(job.model).requires_grad_(False))
                 features[role] = cached_features(
                     job, encoder[0] if encoder else None, role, pooling, layers=layers,
-                    batch_size=o.eval_batch_size, pad_id=job.extra["pad_id"], precision=o.precision)
+                    batch_size=o.eval_batch_size, pad_id=job.pad_id, precision=o.precision)
             encoded = job.encoded(role)
             targets = {k: encoded[k] for k in TARGETS if k in encoded}
             return [{"features": f, **{k: v[i] for k, v in targets.items()}}
@@ -134,5 +132,5 @@ class LinearProbe(Strategy):
 
 
 @hookimpl
-def register_strategies(register):  # noqa: ANN001, ANN201
+def register_strategies(register):
     register("linear_probe", LinearProbe)

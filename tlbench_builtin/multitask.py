@@ -27,12 +27,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from tlbench import Fitted, HeadSpec, Job, Strategy, hookimpl
-from tlbench.engine.options import EngineOptions
+from tlbench import EngineOptions, EngineStrategy, Fitted, Float, Job, Registry, hookimpl
 from tlbench.errors import suggest
-from tlbench.space import Float
 
 
 class MultitaskOptions(EngineOptions):
@@ -63,10 +61,14 @@ class MultitaskOptions(EngineOptions):
 
     @field_validator("sampler")
     @classmethod
-    def _known_sampler(cls, value: str) -> str:
-        from tlbench.plugins import get_plugins
-
-        names = get_plugins().samplers.names()
+    def _known_sampler(cls, value: str, info: ValidationInfo) -> str:
+        """Checked against the samplers of the plugin manager in the validation context
+        (``model_validate(data, context={"plugins": plugins})``, as ``load_suite`` passes it);
+        without one the name is checked when the run looks the sampler up."""
+        plugins = (info.context or {}).get("plugins")
+        if plugins is None:
+            return value
+        names = plugins.samplers.names()
         if value not in names:
             close = suggest(value, names)
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
@@ -74,7 +76,7 @@ class MultitaskOptions(EngineOptions):
         return value
 
 
-class Multitask(Strategy):
+class Multitask(EngineStrategy):
     description = "one encoder, a head per task, trained on a group of tasks at once"
     Options = MultitaskOptions
     search_space = {"lr": Float(1e-5, 3e-4, log=True), "temperature": Float(1.0, 5.0),
@@ -93,13 +95,6 @@ class Multitask(Strategy):
                              f"Tasks: {', '.join(tasks)}")
         return tuple(dict.fromkeys(options.tasks))
 
-    def problem(self, head: HeadSpec) -> str | None:
-        from tlbench.engine.options import HEAD_KINDS  # not heads: validation must not import torch
-
-        if head.kind in HEAD_KINDS:
-            return None
-        return f"no multitask head for kind {head.kind!r}; known: {HEAD_KINDS}"
-
     def fit(self, job: Job) -> Fitted:
         return self.fit_group({job.task.name: job})[job.task.name]
 
@@ -115,7 +110,7 @@ class Multitask(Strategy):
         model = _build_model(jobs, o)
         accum = o.grad_accum_steps
         loaders = {t: length_grouped_loader(rows_of(jobs[t].encoded("train")), o.batch_size // accum,
-                                            Collator(jobs[t].extra["pad_id"]), first.seed + i,
+                                            Collator(jobs[t].pad_id), first.seed + i,
                                             o.length_grouping)
                    for i, t in enumerate(labels)}
         # what each single-task run would train (the engine's ``train``: steps per epoch x epochs)
@@ -124,7 +119,7 @@ class Multitask(Strategy):
         total = sum(per_task.values()) if o.steps == "matched" else o.steps
         steps_per_epoch = max(1, round(total / o.epochs))
         sizes = {t: min(len(jobs[t].data.splits["train"]), o.cap or math.inf) for t in labels}
-        stream = _Stream(loaders, sizes, o, first.seed, total * accum)
+        stream = _Stream(loaders, sizes, o, first.seed, total * accum, _samplers(first))
         fitted = {t: _TaskFitted(model, t, jobs[t], o) for t in labels}
         best = _Selection(model, labels, o.selection)
 
@@ -138,13 +133,13 @@ class Multitask(Strategy):
                           steps_per_epoch=steps_per_epoch, device=first.device, evaluate=evaluate,
                           report=first.report, progress=first.progress,
                           description=f"{self.name} {'+'.join(labels)} seed {first.seed}")
+        details = {"steps": total, "single_task_steps": per_task, "batches_drawn": dict(stream.drawn),
+                   "sharing": o.sharing}
         for t in labels:
-            jobs[t].extra["curve"] = curve
-            jobs[t].extra["details"] = {"steps": total, "single_task_steps": per_task,
-                                          "batches_drawn": dict(stream.drawn), "sharing": o.sharing}
             own = best.restore(t)
             if own is not None:
                 fitted[t] = _TaskFitted(model, t, jobs[t], o, module=own)
+            fitted[t].curve, fitted[t].details = curve, details
         return fitted
 
     def load(self, job: Job, directory: Path) -> Fitted:
@@ -155,17 +150,24 @@ class Multitask(Strategy):
         return _TaskFitted(model, job.task.name, job, self.options)
 
 
+def _samplers(job: Job) -> Registry:
+    """The samplers of the run's plugin manager (never the process-global one)."""
+    if job.plugins is None:
+        raise ValueError("multitask needs the run's plugin manager to find its sampler: build the "
+                         "job with prepare_job(..., plugins=plugins)")
+    return job.plugins.samplers
+
+
 class _Stream:
-    """Micro-batches for training: the sampler picks a task (or weights every task) per micro-batch."""
+    """Micro-batches for training: the sampler (from ``samplers``, the run's registry) picks a task,
+    or weights every task, per micro-batch."""
 
     def __init__(self, loaders: dict[str, Any], sizes: dict[str, float], options: MultitaskOptions,
-                 seed: int, micro_batches: int):
+                 seed: int, micro_batches: int, samplers: Registry):
         import numpy as np
 
-        from tlbench.plugins import get_plugins
-
         self.loaders, self.sizes, self.o, self.total = loaders, sizes, options, max(1, micro_batches)
-        self.sampler = get_plugins().samplers.get(options.sampler).factory(options.sampler)
+        self.sampler = samplers.get(options.sampler).factory(options.sampler)
         self.rng = np.random.default_rng(seed)
         self.iters = {t: self._cycle(loader) for t, loader in loaders.items()}
         self.drawn = {t: 0 for t in loaders}
@@ -235,7 +237,7 @@ class _TaskFitted(Fitted):
 
         self.model = model
         self.inner = ModuleFitted(module if module is not None else model.for_task(label),
-                                  lambda role: rows_of(job.encoded(role)), Collator(job.extra["pad_id"]),
+                                  lambda role: rows_of(job.encoded(role)), Collator(job.pad_id),
                                   device=job.device, batch_size=o.eval_batch_size, precision=o.precision)
 
     @property
@@ -256,5 +258,5 @@ class _TaskFitted(Fitted):
 
 
 @hookimpl
-def register_strategies(register):  # noqa: ANN001, ANN201
+def register_strategies(register):
     register("multitask", Multitask)

@@ -13,12 +13,10 @@ from typing import Any
 
 from pydantic import Field
 
-from tlbench import hookimpl
-from tlbench.space import Int
-from tlbench_builtin.full_finetune import FullFinetune, FullFinetuneOptions
+from tlbench import EncoderOptions, EncoderStrategy, Int, hookimpl
 
 
-class PartialFreezeOptions(FullFinetuneOptions):
+class PartialFreezeOptions(EncoderOptions):
     frozen_layers: int = Field(
         3, ge=0, le=128, description="transformer layers frozen from the bottom (embeddings always)")
 
@@ -35,10 +33,10 @@ def transformer_layers(backbone: Any) -> Any:
     return max(stacks, key=len)
 
 
-class PartialFreeze(FullFinetune):
+class PartialFreeze(EncoderStrategy):
     description = "embeddings and the bottom k encoder layers frozen; the rest and the head train"
     Options = PartialFreezeOptions
-    search_space = {**FullFinetune.search_space, "frozen_layers": Int(1, 4)}
+    search_space = {**EncoderStrategy.search_space, "frozen_layers": Int(1, 4)}
     options: PartialFreezeOptions
 
     def choose_trainable(self, model: Any) -> None:
@@ -57,5 +55,5 @@ class PartialFreeze(FullFinetune):
 
 
 @hookimpl
-def register_strategies(register):  # noqa: ANN001, ANN201
+def register_strategies(register):
     register("partial_freeze", PartialFreeze)

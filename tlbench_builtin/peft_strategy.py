@@ -6,7 +6,7 @@ method's own config fields (``config``, passed to its PEFT config class, e.g. ``
 ``lora_dropout``, ``target_modules``).
 
 The backbone is wrapped with ``peft.get_peft_model`` (task type ``FEATURE_EXTRACTION``, so PEFT
-adds no head of its own) *before* the engine's :class:`~tlbench.engine.heads.EncoderModel` puts its
+adds no head of its own) *before* the engine's :class:`~tlbench.EncoderModel` puts its
 pooling and head on top: the head is a plain module outside PEFT, always trains, and is saved with
 the adapter (``save_trained`` writes every parameter with ``requires_grad``). Costs are honest:
 trainable = adapter + head, total = base + adapter + head, stored bytes = that file.
@@ -47,10 +47,16 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from tlbench import Job, hookimpl
-from tlbench.errors import suggest, unknown_name_message
-from tlbench.space import Choice, Float
-from tlbench_builtin.full_finetune import FullFinetune, FullFinetuneOptions
+from tlbench import (
+    Choice,
+    EncoderOptions,
+    EncoderStrategy,
+    Float,
+    Job,
+    did_you_mean,
+    hookimpl,
+    unknown_name_message,
+)
 
 #: methods checked on a bare BERT encoder here, and the default peak learning rate of each.
 #: Adapters start as the identity (LoRA's B = 0) and have few parameters: they need and tolerate
@@ -116,7 +122,7 @@ def peft_config(method: str, config: dict[str, Any], *, quiet: bool = False) -> 
             raise ValueError(f"config key {key!r} is set by tlbench (the encoder is wrapped for feature "
                              f"extraction and trained); remove it")
         if key not in fields:
-            close = suggest(key, fields)
+            close = did_you_mean(key, fields)
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
             raise ValueError(f"unknown config key {key!r} for {cls.__name__} (PEFT method {method!r}).{hint} "
                              f"Allowed: {', '.join(fields)}.")
@@ -136,7 +142,7 @@ def _peft_version() -> str:
 
 
 # -- options -----------------------------------------------------------------------------------
-class PeftOptions(FullFinetuneOptions):
+class PeftOptions(EncoderOptions):
     method: str = Field("lora", description="PEFT method by name (lower case PeftType), e.g. lora, ia3, "
                                             "prompt_tuning")
     config: dict[str, Any] = Field(default_factory=dict,
@@ -164,7 +170,7 @@ class PeftOptions(FullFinetuneOptions):
         return config
 
 
-class LoraOptions(FullFinetuneOptions):
+class LoraOptions(EncoderOptions):
     r: int = Field(8, gt=0, le=4096, description="rank of the low-rank update")
     alpha: float = Field(16.0, gt=0, description="scaling numerator: the update is scaled by alpha / r")
     lora_dropout: float = Field(0.1, ge=0, lt=1, description="dropout on the adapter's input "
@@ -244,7 +250,7 @@ def wrap_backbone(backbone: Any, config: Any, max_length: int | None = None) -> 
     return _prompt_wrapper()(model) if prompt else model
 
 
-class PeftStrategy(FullFinetune):
+class PeftStrategy(EncoderStrategy):
     description = "a PEFT method (adapter or prompts) on the frozen encoder; the head trains"
     Options = PeftOptions
 
@@ -261,7 +267,7 @@ class PeftStrategy(FullFinetune):
     def prepare_backbone(self, backbone: Any, job: Job) -> Any:
         return wrap_backbone(backbone, self.peft_config(), getattr(job.task.options, "max_length", None))
 
-    def choose_trainable(self, model) -> None:  # noqa: ANN001
+    def choose_trainable(self, model: Any) -> None:
         """PEFT froze the base and unfroze its own modules; the head (outside PEFT) trains."""
         for p in model.head.parameters():
             p.requires_grad_(True)
@@ -280,6 +286,6 @@ class LoraStrategy(PeftStrategy):
 
 
 @hookimpl
-def register_strategies(register):  # noqa: ANN001, ANN201
+def register_strategies(register):
     register("peft", PeftStrategy)
     register("lora", LoraStrategy)

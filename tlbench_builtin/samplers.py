@@ -49,7 +49,7 @@ class Annealed(Sampler):
 
 
 @hookimpl
-def register_samplers(register):  # noqa: ANN001, ANN201
+def register_samplers(register):
     register("uniform", Uniform)
     register("proportional", Proportional)
     register("temperature", Temperature)

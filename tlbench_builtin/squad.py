@@ -43,9 +43,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field, model_validator
 
-from tlbench import HeadSpec, Task, TaskData, TaskOptions, hookimpl
-from tlbench.data import cap, load_split, mirror_file
-from tlbench.errors import DataError
+from tlbench import DataError, HeadSpec, Task, TaskData, TaskOptions, cap, hookimpl, load_split, mirror_file
 from tlbench_builtin.squad_metric import evaluate
 
 HUB_ID, HUB_CONFIG, FOLDER = "rajpurkar/squad", "plain_text", "squad"
@@ -288,5 +286,5 @@ class Squad(Task):
 
 
 @hookimpl
-def register_tasks(register):  # noqa: ANN001, ANN201
+def register_tasks(register):
     register("squad", Squad)

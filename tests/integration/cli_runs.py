@@ -9,7 +9,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from tlbench.cli import app
-from tlbench.store import read_jsonl
+from tlbench.records import read_jsonl
 
 
 def run_suite(tmp_path: Path, name: str, text: str, *, report: bool = False,
@@ -26,4 +26,4 @@ def run_suite(tmp_path: Path, name: str, text: str, *, report: bool = False,
             assert out.exit_code == 0, out.output
     finally:
         os.chdir(old)
-    return {r[by]: r for r in read_jsonl(tmp_path / "results" / name / "runs.jsonl")}
+    return {getattr(r, by): r for r in read_jsonl(tmp_path / "results" / name / "runs.jsonl")}

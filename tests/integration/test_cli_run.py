@@ -7,15 +7,17 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from tlbench.cli import app
-from tlbench.store import Store, read_jsonl
+from tlbench.records import read_jsonl
+from tlbench.store import Store
 from tlbench.testing import tiny_bert
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SUITE = """
 models = ["{model}"]
@@ -44,7 +46,7 @@ def suite(tmp_path: Path, data_dir: Path) -> Path:
     return path
 
 
-def invoke(*args: str, cwd: Path):  # noqa: ANN201
+def invoke(*args: str, cwd: Path):
     old = Path.cwd()
     os.chdir(cwd)
     try:
@@ -64,14 +66,14 @@ def test_run_report_and_rerun_skips_finished(suite: Path, tmp_path: Path):
     assert "2 cells × 2 seeds; no tuning (defaults only). 0 of 4 pieces of work already done" in out.output
     results = tmp_path / "results" / "tiny"
     records = read_jsonl(results / "runs.jsonl")
-    assert {r["status"] for r in records} == {"ok"} and len(records) == 4
+    assert {r.status for r in records} == {"ok"} and len(records) == 4
     r = records[0]
-    assert r["data"]["sizes"] == {"train": 64, "select": 32, "report": 48}
-    assert r["provenance"]["data_dir"] and len(r["data"]["sources"]["train"]["sha256"]) == 64
-    assert r["provenance"]["model"]["revision_or_weights_sha256"]
-    assert r["cost"]["stored_bytes"] > 0 and r["cost"]["peak_memory_bytes"] > 0
-    assert set(r["provenance"]["versions"]) >= {"tlbench", "torch", "transformers", "datasets"}
-    assert len(r["predictions"]["report"]) == 48
+    assert r.data.sizes == {"train": 64, "select": 32, "report": 48}
+    assert r.provenance.data_dir and len(r.data.sources["train"].sha256) == 64
+    assert r.provenance.model.revision_or_weights_sha256
+    assert r.cost.stored_bytes > 0 and r.cost.peak_memory_bytes > 0
+    assert set(r.provenance.versions) >= {"tlbench", "torch", "transformers", "datasets"}
+    assert len(r.predictions["report"]) == 48
 
     again = invoke("run", str(suite), cwd=tmp_path)
     assert "4 of 4 pieces of work already done" in again.output
@@ -87,7 +89,7 @@ def test_run_report_and_rerun_skips_finished(suite: Path, tmp_path: Path):
 def test_failing_run_is_recorded_and_grid_goes_on(suite: Path, tmp_path: Path, monkeypatch):
     from tlbench_builtin.full_finetune import FullFinetune
 
-    def explode(self, job):  # noqa: ANN001, ANN202
+    def explode(self, job):
         raise RuntimeError("simulated out of memory")
 
     with monkeypatch.context() as m:
@@ -109,25 +111,49 @@ def test_failing_run_is_recorded_and_grid_goes_on(suite: Path, tmp_path: Path, m
     assert len(store.records()) == 6 and len(store.finished()) == 4
 
 
-def test_kill_9_loses_nothing_and_redoes_nothing(suite: Path, tmp_path: Path):
-    text = suite.read_text().replace("seeds = [0, 1]", "seeds = [0, 1, 2, 3]")
-    text = text.replace("seeds = [0, 1, 2, 3]", "seeds = [0, 1, 2, 3]\nheartbeat_seconds = 1")
-    suite.write_text(text.replace("epochs = 1\n", "epochs = 15\n"))  # seconds per run: time to kill
-    db = tmp_path / "results" / "tiny" / "tlbench.db"
-    cmd = [sys.executable, "-m", "tlbench", "run", str(suite)]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while time.time() < deadline and (not db.exists() or _complete(db) < 2):
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    before = _complete_ids(db)
-    assert 2 <= len(before) < 8, "the run finished before it could be killed"
+FAKE_SUITE = """
+models = ["{model}"]
+seeds = [0, 1, 2, 3, 4, 5]
+heartbeat_seconds = 1
 
-    subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True)
+[tasks.fake_task]
+rows = 20
+
+[strategies.stopping]
+"""
+
+
+@pytest.fixture
+def stopping_suite(tmp_path: Path) -> Path:
+    """Six runs of the ``stopping`` strategy of tests/integration/stopping.py on the fake task."""
+    path = tmp_path / "tiny.toml"
+    path.write_text(FAKE_SUITE.format(model=tiny_bert(tmp_path / "tiny-bert")))
+    return path
+
+
+def run_stopping(suite: Path, stop_at: int | None = None, signal_name: str = "SIGINT"):
+    """``tlbench run suite`` in a fresh process whose ``stop_at``-th run stops it with ``signal_name``
+    (at that point on any machine: no timer)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TLBENCH_TEST_STOP_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    if stop_at is not None:
+        env.update(TLBENCH_TEST_STOP_AT=str(stop_at), TLBENCH_TEST_STOP_SIGNAL=signal_name)
+    return subprocess.run([sys.executable, "-m", "tests.integration.stopping", "run", str(suite)],
+                          cwd=suite.parent, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_kill_9_loses_nothing_and_redoes_nothing(stopping_suite: Path, tmp_path: Path):
+    killed = run_stopping(stopping_suite, stop_at=3, signal_name="SIGKILL")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    db = tmp_path / "results" / "tiny" / "tlbench.db"
+    before = _complete_ids(db)
+    assert len(before) == 2  # the third run was in progress
+
+    again = run_stopping(stopping_suite)  # its heartbeat stops: the run is taken again
+    assert again.returncode == 0, again.stderr
     store = Store(f"sqlite:///{db}", "tiny")
-    ids = [r["run_id"] for r in store.records() if r["status"] == "ok"]
-    assert len(ids) == len(set(ids)) == 8  # every run exactly once: nothing redone, nothing lost
+    ids = [r.run_id for r in store.records() if r.status == "ok"]
+    assert len(ids) == len(set(ids)) == 6  # every run exactly once: nothing redone, nothing lost
     assert set(before) <= set(ids)
 
 
@@ -141,7 +167,7 @@ def _complete(db: Path) -> int:
 
 def _complete_ids(db: Path) -> list[str]:
     store = Store(f"sqlite:///{db}", "tiny")
-    return [r["run_id"] for r in store.records() if r["status"] == "ok"]
+    return [r.run_id for r in store.records() if r.status == "ok"]
 
 
 def test_user_error_exits_2_without_traceback(tmp_path: Path):
@@ -156,21 +182,18 @@ def test_user_error_exits_2_without_traceback(tmp_path: Path):
         assert "Unknown strategy 'lroa'." in out.stderr
 
 
-def test_ctrl_c_keeps_finished_runs_and_says_how_to_continue(suite: Path, tmp_path: Path):
-    text = suite.read_text().replace("seeds = [0, 1]", "seeds = [0, 1, 2, 3, 4, 5]")
-    suite.write_text(text.replace("epochs = 1\n", "epochs = 15\n"))
+def test_ctrl_c_keeps_finished_runs_and_says_how_to_continue(stopping_suite: Path, tmp_path: Path):
+    out = run_stopping(stopping_suite, stop_at=3, signal_name="SIGINT")  # Ctrl-C during the third run
+    assert out.returncode == 130, out.stderr
+    message = " ".join(out.stderr.split())
+    assert "interrupted: 2 runs and trials of this session are saved" in message, out.stderr
+    assert "the one in progress was dropped. Rerun the same command to continue." in message
     db = tmp_path / "results" / "tiny" / "tlbench.db"
-    proc = subprocess.Popen([sys.executable, "-m", "tlbench", "run", str(suite)], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and (not db.exists() or _complete(db) < 1):
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
-    assert "interrupted" in stderr and "Rerun the same command to continue" in stderr
     exported = read_jsonl(tmp_path / "results" / "tiny" / "runs.jsonl")
-    assert len(exported) == _complete(db) >= 1
+    assert len(exported) == _complete(db) == 2
+    again = run_stopping(stopping_suite)  # as the message says: the same command continues
+    assert again.returncode == 0, again.stderr
+    assert len(read_jsonl(tmp_path / "results" / "tiny" / "runs.jsonl")) == _complete(db) == 6
 
 
 def test_a_runs_model_is_released_when_it_ends(suite: Path, tmp_path: Path, monkeypatch):
@@ -187,7 +210,7 @@ def test_a_runs_model_is_released_when_it_ends(suite: Path, tmp_path: Path, monk
     models: list[weakref.ref] = []
     fit = FullFinetune.fit
 
-    def watched(self, job):  # noqa: ANN001, ANN202
+    def watched(self, job):
         fitted = fit(self, job)
         models.append(weakref.ref(fitted.module))
         return fitted
@@ -197,5 +220,5 @@ def test_a_runs_model_is_released_when_it_ends(suite: Path, tmp_path: Path, monk
     s = load_suite(suite, plugins)
     cell = next(c for c in build_grid(s, plugins) if c.strategy == "full_finetune")
     record = Runner(s, plugins, device="cpu", cache_dir=tmp_path / "cache").execute(cell.runs()[0])
-    assert record["status"] == "ok", record["error"]
+    assert record.ok, record.error
     assert models and models[0]() is None, "the trained model outlived its run"

@@ -45,16 +45,16 @@ def test_both_strategies_learn_conll(tmp_path: Path, data_dir: Path):
     records = run_suite(tmp_path, "real", SUITE)
     assert set(records) == {"full_finetune", "linear_probe"}
     for name, r in records.items():
-        assert r["status"] == "ok", r["error"]
-        assert r["primary_metric"] == "f1"
-        assert r["data"]["sizes"] == {"train": 1000, "select": 500, "report": 500}
-        assert r["data"]["label"] == "conll2003[test:500]"
-        assert r["data"]["truncated_share"]["report"] < 0.02  # few sentences pass 64 sub-tokens
-        report = r["metrics"]["report"]
+        assert r.status == "ok", r.error
+        assert r.primary_metric == "f1"
+        assert r.data.sizes == {"train": 1000, "select": 500, "report": 500}
+        assert r.data.label == "conll2003[test:500]"
+        assert r.data.truncated_share["report"] < 0.02  # few sentences pass 64 sub-tokens
+        report = r.metrics.report
         assert report["f1"] >= MIN_F1[name], (name, report)
         assert report["precision"] > 0 and report["recall"] > 0 and 0 < report["accuracy"] <= 1
-        predictions = r["predictions"]["report"]
+        predictions = r.predictions["report"]
         assert len(predictions) == 500 and all(isinstance(tag, str) for tag in predictions[0])
-    probe, full = records["linear_probe"]["cost"], records["full_finetune"]["cost"]
-    assert probe["trainable_params"] == 384 * 9 + 9  # one linear map per token
-    assert full["trainable_params"] == full["total_params"] > 22_000_000
+    probe, full = records["linear_probe"].cost, records["full_finetune"].cost
+    assert probe.trainable_params == 384 * 9 + 9  # one linear map per token
+    assert full.trainable_params == full.total_params > 22_000_000

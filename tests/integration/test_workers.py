@@ -15,7 +15,8 @@ from sqlalchemy import create_engine, text
 
 from tlbench.config import load_suite
 from tlbench.grid import build_grid
-from tlbench.store import SPEC_ATTR, Store, _with_driver
+from tlbench.storage import _with_driver
+from tlbench.store import SPEC_ATTR, Store
 from tlbench.testing import tiny_bert
 from tlbench.tuning import Tuner
 
@@ -81,12 +82,12 @@ def finish(proc: subprocess.Popen, timeout: float = 300) -> str:
     return out
 
 
-def exported(url: str, suite: Path, plugins) -> tuple[list, dict]:  # noqa: ANN001
+def exported(url: str, suite: Path, plugins) -> tuple[list, dict]:
     """(sorted (run_id, report metrics) of the finished runs, per-cell tuning state) of a storage."""
     s = load_suite(suite, plugins)
     store = Store(url, s.name)
     tuner = Tuner(store, s.tuning, s.seeds)
-    runs = sorted((r["run_id"], r["metrics"]["report"]) for r in store.records())
+    runs = sorted((r.run_id, r.metrics.report) for r in store.records())
     return runs, {c.id: tuner.state(c) for c in build_grid(s, plugins)}
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tlbench import TaskOptions, get_plugins, load_suite
+from tlbench import TaskOptions, classification_metrics, correlations, get_plugins, load_suite
 from tlbench.errors import ConfigError
-from tlbench_builtin.classification import classification_metrics, correlations
 from tlbench_builtin.glue import TASKS
 
 
-def task(name: str, **options):  # noqa: ANN003, ANN201
+def task(name: str, **options):
     entry = get_plugins().tasks.get(name)
     return entry.factory(name, entry.factory.Options(**options))
 
@@ -73,7 +72,7 @@ def test_hub_only_task_with_the_mirror_fails_validation_clearly(tmp_path, data_d
 
 
 @pytest.fixture(scope="module")
-def tiny_tokenizer(tmp_path_factory):  # noqa: ANN001, ANN201
+def tiny_tokenizer(tmp_path_factory):
     from tlbench.engine.model import load_tokenizer
     from tlbench.testing import tiny_bert
 

@@ -21,15 +21,17 @@ class TestMultitask(GroupStrategyContract):
     options = {"lr": 1e-3, "epochs": 6, "batch_size": 16}
     min_accuracy = 0.8  # one task: the same training as full fine-tuning
 
-    def test_hard_sharing_trains_one_encoder_under_both_heads(self, group_fitted):  # noqa: ANN001
+    def test_hard_sharing_trains_one_encoder_under_both_heads(self, group_fitted):
         texts, tags = group_fitted["texts"], group_fitted["tags"]
         assert texts.module.backbone is tags.module.backbone
         heads = sum(p.numel() for f in (texts, tags) for p in f.module.head.parameters())
         encoder = sum(p.numel() for p in texts.module.backbone.parameters())
         assert texts.parameter_counts() == (encoder + heads, encoder + heads)
 
-    def test_matched_steps_are_the_single_task_runs_sum(self, group_fitted, group_jobs):  # noqa: ANN001
-        info = group_jobs["texts"].extra["details"]
+    def test_matched_steps_are_the_single_task_runs_sum(self, group_fitted):
+        info = group_fitted["texts"].details
+        assert group_fitted["tags"].details == info  # one training: the same steps and draws
+        assert group_fitted["texts"].curve == group_fitted["tags"].curve
         assert info["steps"] == sum(info["single_task_steps"].values())
         assert sum(info["batches_drawn"].values()) == info["steps"]  # one task per batch
         assert all(n > 0 for n in info["batches_drawn"].values())
@@ -37,23 +39,25 @@ class TestMultitask(GroupStrategyContract):
 
 class TestMultitaskTokens(StrategyContract):
     strategy = "multitask"
-    options = {"lr": 1e-3, "epochs": 2, "batch_size": 16}
+    options = {"lr": 3e-3, "epochs": 12, "batch_size": 16}  # 2 epochs left entity F1 at 0 (all "O")
     task_class = ToyTagTask
+    min_accuracy = 0.35  # entity F1 0.48, as full fine-tuning's
 
 
 class TestMultitaskSoft(GroupStrategyContract):
     strategy = "multitask"
-    options = {"lr": 1e-3, "epochs": 2, "batch_size": 16, "sharing": "soft", "soft_weight": 0.01,
+    options = {"lr": 1e-3, "epochs": 6, "batch_size": 16, "sharing": "soft", "soft_weight": 0.01,
                "batching": "mixed", "selection": "per_task", "sampler": "annealed"}
+    min_accuracy = 0.8  # 0.95 (2 epochs stayed at the majority label)
 
-    def test_soft_sharing_keeps_an_encoder_per_task_and_counts_them(self, group_fitted):  # noqa: ANN001
+    def test_soft_sharing_keeps_an_encoder_per_task_and_counts_them(self, group_fitted):
         texts, tags = group_fitted["texts"], group_fitted["tags"]
         assert texts.module.backbone is not tags.module.backbone
         encoder = sum(p.numel() for p in texts.module.backbone.parameters())
         assert texts.parameter_counts()[0] > 2 * encoder
 
-    def test_mixed_batches_draw_every_task_each_step(self, group_fitted, group_jobs):  # noqa: ANN001
-        info = group_jobs["tags"].extra["details"]
+    def test_mixed_batches_draw_every_task_each_step(self, group_fitted):
+        info = group_fitted["tags"].details
         assert info["batches_drawn"] == {"texts": info["steps"], "tags": info["steps"]}
 
 
@@ -64,7 +68,7 @@ def test_soft_penalty_pulls_encoders_together(tmp_path):
     from tlbench.interfaces import ModelRef
 
     class J:  # what MultitaskModel reads of a job
-        def __init__(self, head):  # noqa: ANN001
+        def __init__(self, head):
             self.device, self.task = "cpu", head
             self.model = ModelRef("t", str(tiny_bert(tmp_path / "m")), "")
 
@@ -108,7 +112,7 @@ def test_a_bad_sampler_answer_fails_naming_the_sampler():
 class RoundRobin(Sampler):
     description = "a third party's sampler"
 
-    def probabilities(self, sizes, *, progress, temperature):  # noqa: ANN001, ANN201
+    def probabilities(self, sizes, *, progress, temperature):
         return {t: 1.0 / len(sizes) for t in sizes}
 
 
@@ -117,7 +121,7 @@ def test_register_samplers(plugins):
 
     class Plugin:
         @hookimpl
-        def register_samplers(self, register):  # noqa: ANN001, ANN201
+        def register_samplers(self, register):
             register("round_robin", RoundRobin)
 
     with plugins.temporarily(Plugin(), name="tlbench-rr") as p:
@@ -151,8 +155,8 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_bert(tmp_path_factory.mktemp("tiny"))
 
 
-def suite(tmp_path: Path, plugins, model: Path, *, options: str = "", tuning: str = "",  # noqa: ANN001
-          more_tasks: str = ""):  # noqa: ANN201
+def suite(tmp_path: Path, plugins, model: Path, *, options: str = "", tuning: str = "",
+          more_tasks: str = ""):
     path = tmp_path / "s.toml"
     path.write_text(SUITE.format(model=model, options=options, tuning=tuning, more_tasks=more_tasks))
     return load_suite(path, plugins)
@@ -187,7 +191,7 @@ def test_an_unknown_sampler_is_a_config_error_with_a_suggestion(tmp_path, with_f
         suite(tmp_path, with_fakes, model, options='sampler = "temprature"')
 
 
-def run_suite(tmp_path: Path, plugins, model: Path, **kw) -> tuple:  # noqa: ANN001, ANN003
+def run_suite(tmp_path: Path, plugins, model: Path, cache: str = "cache", **kw) -> tuple:
     from tlbench.runner import Runner
     from tlbench.store import Store
     from tlbench.tuning import Tuner
@@ -197,19 +201,19 @@ def run_suite(tmp_path: Path, plugins, model: Path, **kw) -> tuple:  # noqa: ANN
     cells = [c for c in build_grid(s, plugins) if c.strategy == "multitask"]
     store = Store(f"sqlite:///{tmp_path}/db.sqlite", s.name, heartbeat_seconds=1)
     tuner = Tuner(store, s.tuning, s.seeds) if s.tuning else None
-    runner = Runner(s, plugins, device="cpu", cache_dir=tmp_path / "cache")
+    runner = Runner(s, plugins, device="cpu", cache_dir=tmp_path / cache, store=store)
     with counted(plugins) as trainings:
         Worker(s, cells, store, runner.execute, tuner=tuner, poll_seconds=0.1).run()
     return cells, store, tuner, trainings
 
 
 @contextlib.contextmanager
-def counted(plugins):  # noqa: ANN001, ANN201
+def counted(plugins):
     """The task groups multitask trained while the block ran (its ``fit_group`` calls)."""
     cls = plugins.strategies.get("multitask").factory
     group_fit, trainings = cls.fit_group, []
 
-    def counting(self, jobs):  # noqa: ANN001, ANN202
+    def counting(self, jobs):
         trainings.append(sorted(jobs))
         return group_fit(self, jobs)
 
@@ -223,25 +227,44 @@ def counted(plugins):  # noqa: ANN001, ANN201
 def test_the_group_trains_once_per_seed_and_each_task_gets_its_record(tmp_path, with_fakes, model):
     cells, store, _, trainings = run_suite(tmp_path, with_fakes, model)
     assert trainings == [["a", "b"]]
-    records = {r["task"]: r for r in store.records()}
-    assert set(records) == {"a", "b"} and all(r["status"] == "ok" for r in records.values())
+    records = {r.task: r for r in store.records()}
+    assert set(records) == {"a", "b"} and all(r.ok for r in records.values())
     a, b = records["a"], records["b"]
-    assert a["group"]["tasks"] == ["a", "b"] and [a["group"]["reused"], b["group"]["reused"]] == [False, True]
-    assert a["cost"]["train_seconds"] == b["cost"]["train_seconds"]
-    assert a["data"]["sizes"]["train"] != b["data"]["sizes"]["train"]  # each task's own data
-    assert a["objective"] == pytest.approx((a["metrics"]["select"]["accuracy"]
-                                            + b["metrics"]["select"]["accuracy"]) / 2)
-    json.dumps(a)  # a record stays plain JSON
-    # verify's runner trains again instead of reading the kept training
+    assert a.group.tasks == ("a", "b") and [a.group.reused, b.group.reused] == [False, True]
+    assert a.cost.train_seconds == b.cost.train_seconds
+    assert a.data.sizes["train"] != b.data.sizes["train"]  # each task's own data
+    assert a.objective == pytest.approx((a.score("select") + b.score("select")) / 2)
+    json.dumps(a.to_json())  # a record stays plain JSON
+    # verify's runner (no store) trains again instead of reading the kept training
     from tlbench.grid import Run
     from tlbench.runner import Runner
 
     s = suite(tmp_path, with_fakes, model)
     with counted(with_fakes) as again:
-        for reuse in (True, False):
-            Runner(s, with_fakes, device="cpu", cache_dir=tmp_path / "cache",
-                   reuse_groups=reuse).execute(Run(cells[1], 0))
+        Runner(s, with_fakes, device="cpu", cache_dir=tmp_path / "cache").execute(Run(cells[1], 0))
     assert again == [["a", "b"]]
+
+
+def test_the_group_training_is_kept_in_the_storage_not_in_a_cache_dir(tmp_path, with_fakes, model):
+    """Two runners on one storage with different cache folders (two machines) train a group once
+    per seed, and both members' records carry that one training."""
+    from tlbench.grid import Run
+    from tlbench.runner import Runner
+    from tlbench.store import Store
+
+    s = suite(tmp_path, with_fakes, model)
+    cells = [c for c in build_grid(s, with_fakes) if c.strategy == "multitask"]
+    store = Store(f"sqlite:///{tmp_path}/db.sqlite", s.name, heartbeat_seconds=1)
+    one, two = (Runner(s, with_fakes, device="cpu", cache_dir=tmp_path / name, store=store)
+                for name in ("machine1", "machine2"))
+    with counted(with_fakes) as trainings:
+        a = one.execute(Run(cells[0], 0))
+        b = two.execute(Run(cells[1], 0))
+        c = two.execute(Run(cells[1], 1))  # another seed is another training
+    assert trainings == [["a", "b"]] * 2
+    assert [a.group.reused, b.group.reused, c.group.reused] == [False, True, False]
+    assert a.cost.train_seconds == b.cost.train_seconds and a.group.select_mean == b.group.select_mean
+    assert not (tmp_path / "machine1" / "groups").exists()
 
 
 def test_tuning_a_group_is_one_study_and_its_best_params_rerun_for_every_task(tmp_path, with_fakes, model):
@@ -249,9 +272,9 @@ def test_tuning_a_group_is_one_study_and_its_best_params_rerun_for_every_task(tm
                                                tuning="[tuning]\nbudget = { trials = 2 }\npruner = \"none\"")
     a, b = cells
     assert tuner.study(a) is tuner.study(b) and len(tuner.trials(a)) == 2
-    tuned = [r for r in store.records() if r["variant"] == "tuned"]
-    assert sorted(r["task"] for r in tuned) == ["a", "b"]
-    assert tuned[0]["tuned_params"] == tuned[1]["tuned_params"]
+    tuned = [r for r in store.records() if r.variant == "tuned"]
+    assert sorted(r.task for r in tuned) == ["a", "b"]
+    assert tuned[0].tuned_params == tuned[1].tuned_params
     # two trainings in all: the default run (which the first trial, trying the defaults with the same
     # seed, reuses) and the second trial (whose options and seed the tuned runs repeat, so reuse)
     assert trainings == [["a", "b"]] * 2
@@ -261,9 +284,9 @@ def test_a_broken_task_fails_the_group_naming_the_task(tmp_path, with_fakes, mod
     more = '[tasks.c]\ntask = "fake_task"\nbroken = true\n'
     _, store, _, _ = run_suite(tmp_path, with_fakes, model, more_tasks=more)
     records = store.records()
-    assert len(records) == 3 and all(r["status"] == "failed" for r in records)
-    assert all("task 'c' of the multitask group ['a', 'b', 'c']" in r["error"]
-               and "fake data file is corrupt" in r["error"] for r in records)
+    assert len(records) == 3 and all(r.status == "failed" for r in records)
+    assert all("task 'c' of the multitask group ['a', 'b', 'c']" in r.error
+               and "fake data file is corrupt" in r.error for r in records)
 
 
 def test_an_override_of_one_group_task_is_refused(tmp_path, with_fakes, model):

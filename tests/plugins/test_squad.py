@@ -265,19 +265,19 @@ class TestSquadContract(TaskContract):
     options = {"max_eval_examples": 200, "max_length": 128, "doc_stride": 32}
     data_dir = DATA_DIR
 
-    def test_roles_are_present_and_disjoint(self, data):  # noqa: ANN001
+    def test_roles_are_present_and_disjoint(self, data):
         assert set(data.splits) == {"train", "select", "report"}
         titles = {role: set(ds["title"]) for role, ds in data.splits.items()}
         ids = {role: set(ds["id"]) for role, ds in data.splits.items()}
         for a, b in (("train", "select"), ("train", "report"), ("select", "report")):
             assert not titles[a] & titles[b] and not ids[a] & ids[b], (a, b)
 
-    def test_perfect_predictions_score_one(self, instance, data):  # noqa: ANN001
+    def test_perfect_predictions_score_one(self, instance, data):
         split = data.splits["report"]
         metrics = instance.score([golds[0] for golds in instance.references(split)], split)
         assert metrics == {"exact_match": 100.0, "f1": 100.0}  # percent, as the official script
 
-    def test_encode_respects_max_length(self, instance, data, tmp_path):  # noqa: ANN001
+    def test_encode_respects_max_length(self, instance, data, tmp_path):
         from tlbench.engine.model import load_tokenizer
 
         batch = data.splits["report"][:16]
@@ -287,7 +287,7 @@ class TestSquadContract(TaskContract):
         assert n >= 16 and len(enc["start_positions"]) == len(enc["offsets"]) == len(enc["truncated"]) == n
         assert max(len(x) for x in enc["input_ids"]) <= instance.options.max_length
 
-    def test_split_by_article_is_the_named_variant(self, instance, data):  # noqa: ANN001
+    def test_split_by_article_is_the_named_variant(self, instance, data):
         assert data.label == "squad[dev-articles,report:200]"
         assert len(data.splits["report"]) == len(data.splits["select"]) == 200
         assert len(set(data.splits["train"]["title"])) == 28  # 60% of the 48 validation articles
@@ -297,7 +297,7 @@ class TestSquadContract(TaskContract):
         for role in ("train", "select", "report"):
             assert again.splits[role]["id"] == data.splits[role]["id"]  # fixed across loads
 
-    def test_uncapped_sizes_follow_the_articles(self, data):  # noqa: ANN001
+    def test_uncapped_sizes_follow_the_articles(self, data):
         uncapped = Squad("squad", SquadOptions()).load(self.data_dir)
         assert uncapped.label == "squad[dev-articles]"
         assert sum(uncapped.sizes().values()) == 10_570  # every validation question, once

@@ -6,11 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from tests.records import record
 from tlbench.cli import app
-from tlbench.store import export_jsonl
+from tlbench.records import export_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,6 +25,7 @@ def test_help_does_not_import_torch():
         assert command in out.stdout
 
 
+@pytest.mark.usefixtures("installed_plugins")  # glue_small names bitfit, a third-party plugin
 def test_validate_shows_the_grid():
     out = CliRunner().invoke(app, ["validate", str(ROOT / "suites" / "glue_small.toml")])
     assert out.exit_code == 0, out.output
@@ -38,8 +40,8 @@ def test_report_rebuilds_from_committed_jsonl_without_data(tmp_path, monkeypatch
     from tlbench.plugins import get_plugins
 
     (cell,) = build_grid(load_suite(suite, get_plugins(), check_data=False))
-    now, old = record(seed=0, score=0.81), record(seed=0, score=0.5)
-    now["cell_id"], now["run_id"] = cell.id, f"{cell.id}-s0"  # old: a cell the suite no longer has
+    old = record(seed=0, score=0.5)  # a cell the suite no longer has
+    now = record(seed=0, score=0.81).but(cell_id=cell.id, run_id=f"{cell.id}-s0")
     export_jsonl([now, old], tmp_path / "results" / "s" / "runs.jsonl")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TLBENCH_DATA_DIR", str(tmp_path / "no-such-mirror"))

@@ -29,7 +29,7 @@ def write(tmp_path: Path, text: str, name: str = "suite.toml") -> Path:
     return path
 
 
-def problems(tmp_path: Path, text: str, plugins) -> str:  # noqa: ANN001
+def problems(tmp_path: Path, text: str, plugins) -> str:
     with pytest.raises(ConfigError) as info:
         load_suite(write(tmp_path, text), plugins)
     message = str(info.value)
@@ -155,20 +155,19 @@ def test_override_errors_name_the_override(tmp_path, with_fakes):
         tmp_path, text, with_fakes)
 
 
-def test_validate_imports_no_torch_and_is_fast(tmp_path):
-    """The real CLI on the real default suite, in a fresh interpreter."""
+def test_validate_imports_no_torch(tmp_path):
+    """The real CLI on the real default suite, in a fresh interpreter. (How fast: a benchmark, not a
+    timed test, benchmarks/cli_speed.py.)"""
     root = Path(__file__).resolve().parents[2]
     code = (
-        "import sys, time; t = time.perf_counter(); from tlbench.cli import app\n"
+        "import sys; from tlbench.cli import app\n"
         "try:\n    app(['validate', sys.argv[1]])\n"
         "except SystemExit as e:\n    assert e.code in (0, None), e\n"
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n"
-        "print('seconds', time.perf_counter() - t)"
     )
     out = subprocess.run([sys.executable, "-c", code, str(root / "suites" / "glue_small.toml")],
-                         capture_output=True, text=True, check=True, cwd=tmp_path)
-    seconds = float(out.stdout.strip().split()[-1])
-    assert seconds < 2.0, out.stdout
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
 
 
 def test_a_head_that_cannot_serve_a_task_fails_validation(tmp_path, plugins, monkeypatch):

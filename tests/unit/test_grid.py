@@ -16,7 +16,7 @@ mode = "constant"
 """
 
 
-def grid(tmp_path, plugins, text=SUITE):  # noqa: ANN001, ANN201
+def grid(tmp_path, plugins, text=SUITE):
     path = tmp_path / "s.toml"
     path.write_text(text)
     return build_grid(load_suite(path, plugins), plugins)

@@ -30,7 +30,7 @@ def test_t_interval_per_cell_and_cost_columns():
     records = [record(seed=s, score=v) for s, v in enumerate([0.80, 0.82, 0.84])]
     records += [record("linear_probe", seed=s, score=0.7, trainable_params=770, trainable_share=770 / 22.7e6,
                        stored_bytes=3_200) for s in range(2)]
-    md = leaderboard(records, "glue_small")
+    md = leaderboard(records, "glue_small", baseline="full_finetune")
     half = st.t.ppf(0.975, 2) * 0.02 / np.sqrt(3)
     summary = row_of(md, "full_finetune", "## Summary")
     assert f"**0.820 ± {half:.3f} (n=3)**" in summary and "| 3/3 |" not in summary
@@ -49,7 +49,7 @@ def test_paired_delta_and_verdicts_against_the_baseline():
     records = [record(seed=s, items=base) for s in range(3)]
     records += [record("lora", seed=s, items=better) for s in range(3)]
     records += [record("linear_probe", seed=s, items=base) for s in range(3)]
-    md = leaderboard(records, "s")
+    md = leaderboard(records, "s", baseline="full_finetune")
     lora, probe = row_of(md, "lora", "## sst2"), row_of(md, "linear_probe", "## sst2")
     assert "+0.100 [+0.08" in lora and "better (p=" in lora and "McNemar p=" in lora
     assert "+0.000 [+0.000, +0.000]" in probe and "tie (p=1)" in probe
@@ -60,7 +60,7 @@ def test_paired_delta_and_verdicts_against_the_baseline():
 def test_ranks_need_every_task_and_missing_cells_are_named():
     records = [record(task=t, seed=s, score=0.8) for t in ("sst2", "imdb") for s in range(2)]
     records += [record("lora", task="sst2", seed=s, score=0.9) for s in range(2)]
-    md = leaderboard(records, "s")
+    md = leaderboard(records, "s", baseline="full_finetune")
     assert row_of(md, "lora", "## Summary").endswith("| – | 1/2 |")
     assert "missing" in row_of(md, "lora", "## Summary")
     assert row_of(md, "full_finetune", "## Summary").endswith("| 1.50 | 2/2 |")
@@ -69,21 +69,22 @@ def test_ranks_need_every_task_and_missing_cells_are_named():
 
 def test_failures_are_listed_not_averaged():
     records = [record(seed=0, score=0.9), record(seed=1, status="failed")]
-    md = leaderboard(records, "s")
+    md = leaderboard(records, "s", baseline="full_finetune")
     assert "0.900 (n=1)" in md
     assert "full_finetune × sst2 seed 1: `RuntimeError: out of memory`" in md
-    failed_cell = leaderboard([record(), record("lora", status="failed")], "s")
+    failed_cell = leaderboard([record(), record("lora", status="failed")], "s", baseline="full_finetune")
     assert "- lora × sst2: failed: `RuntimeError: out of memory`" in failed_cell
 
 
 def test_a_failure_later_fixed_is_not_listed():
-    md = leaderboard([record(seed=1, status="failed"), record(seed=1, score=0.5)], "s")
+    md = leaderboard([record(seed=1, status="failed"), record(seed=1, score=0.5)], "s",
+                     baseline="full_finetune")
     assert "Failed runs" not in md and "(n=1)" in md
 
 
 def test_json_and_csv_hold_every_number(tmp_path):
     records = [record(seed=s, score=v) for s, v in enumerate([0.80, 0.82, 0.84])]
-    paths = write_report(records, "s", tmp_path)
+    paths = write_report(records, "s", tmp_path, baseline="full_finetune")
     assert [p.name for p in paths][:3] == ["LEADERBOARD.md", "leaderboard.json", "leaderboard.csv"]
     assert {p.name for p in paths[3:]} == {"pareto_sst2.png", "seeds_sst2.png"}
     assert "![pareto_sst2](plots/pareto_sst2.png)" in (tmp_path / "LEADERBOARD.md").read_text()
@@ -94,10 +95,30 @@ def test_json_and_csv_hold_every_number(tmp_path):
     assert rows[0]["strategy"] == "full_finetune" and float(rows[0]["mean"]) == pytest.approx(0.82)
 
 
-@pytest.mark.parametrize("records", [[], [record(status="failed")]])
-def test_empty_or_all_failed(records):
-    md = leaderboard(records, "s")
-    assert md.startswith("# s: leaderboard")
+def test_empty_or_all_failed():
+    empty = leaderboard([], "s", baseline="full_finetune")
+    assert empty.startswith("# s: leaderboard") and "No records yet: run `tlbench run` first." in empty
+    failed = leaderboard([record(status="failed")], "s", baseline="full_finetune")
+    assert failed.startswith("# s: leaderboard")
+    assert "- full_finetune × sst2: failed: `RuntimeError: out of memory`" in failed
+    assert "- full_finetune × sst2 seed 0: `RuntimeError: out of memory`" in failed
+
+
+def test_declared_secondary_metrics_and_data_notes_reach_the_leaderboard():
+    def tagged(seed):
+        r = record(task="conll2003", seed=seed)
+        metrics = {"f1": 0.5, "precision": 0.4, "recall": 0.6, "accuracy": 0.9, "f1_LOC": 0.7, "f1_PER": 0.8}
+        source = {"location": "/d/squad/dev.jsonl.gz", "sha256": "ab",
+                  "description": "NOT the official protocol"}
+        return r.but(primary_metric="f1", secondary_metrics=("precision", "recall"),
+                     metrics={"select": metrics, "report": metrics},
+                     data={**r.data.model_dump(), "sources": {"report": source}})
+
+    md = leaderboard([tagged(0), tagged(1)], "s", baseline="full_finetune")
+    section = md.split("## conll2003", 1)[1].splitlines()
+    header = next(line for line in section if line.startswith("| strategy"))
+    assert header.startswith("| strategy | f1 | precision | recall | Δ vs full_finetune")
+    assert "f1_LOC" not in md and "Note on the data: NOT the official protocol" in md
 
 
 def test_pareto_front_keeps_only_undominated_points():
@@ -113,9 +134,14 @@ def test_learning_curves_plot_and_name_the_crossover(tmp_path):
               "linear_probe": {100: 0.70, 1000: 0.72, "full": 0.74}}
     records = [record(s, seed=k, train_size=size, score=v + 0.01 * k)
                for s, by_size in scores.items() for size, v in by_size.items() for k in range(3)]
-    paths = write_report(records, "s", tmp_path)
+    paths = write_report(records, "s", tmp_path, baseline="full_finetune")
     md = (tmp_path / "LEADERBOARD.md").read_text()
-    assert "Full fine-tuning overtakes the frozen linear probe from 1,000 training examples on." in md
+    assert "`full_finetune` overtakes `linear_probe` from 1,000 training examples on." in md
+    # the crossover is the baseline's, whatever the strategies are called
+    renamed = [r.but(strategy="ft") if r.strategy == "full_finetune" else r for r in records]
+    write_report(renamed, "s", tmp_path / "renamed", baseline="ft")
+    assert ("`ft` overtakes `linear_probe` from 1,000 training examples on."
+            in (tmp_path / "renamed" / "LEADERBOARD.md").read_text())
     assert "Learning curve over 100, 1,000, 2,000 training examples" in md
     # the tables show the largest size only: 3 seeds, not 9 runs
     assert "0.860 ± " in row_of(md, "full_finetune", "## Summary") and "(n=3)" in md and "(n=9)" not in md
@@ -143,15 +169,17 @@ def test_negative_transfer_table_names_the_tasks_multitask_lost():
     records = [record(task=t, seed=s, items=base) for t in ("sst2", "conll2003") for s in range(2)]
     group = {"tasks": ["sst2", "conll2003"], "id": "g"}
     lost = [1.0] * 400 + [0.0] * 600  # wrong on 100 items the baseline gets right
-    records += [dict(record("multitask", "sst2", seed=s, items=lost), group=group) for s in range(2)]
-    records += [dict(record("multitask", "conll2003", seed=s, items=base), group=group) for s in range(2)]
-    a = analyse(records)
+    group = {**group, "select_mean": 0.5}
+    records += [record("multitask", "sst2", seed=s, items=lost).but(group=group) for s in range(2)]
+    records += [record("multitask", "conll2003", seed=s, items=base).but(group=group) for s in range(2)]
+    a = analyse(records, baseline="full_finetune")
     assert a["transfer"]["multitask"]["lost"] == ["sst2"] and a["transfer"]["multitask"]["gained"] == []
-    md = leaderboard(records, "s")
+    md = leaderboard(records, "s", baseline="full_finetune")
     section = md.split("## Transfer: multitask against full_finetune", 1)[1]
     row = row_of(section, "sst2", "| task")
     assert row.startswith("| sst2 | -0.100 | [-0.1") and "**worse**" in row
     assert "| conll2003 | +0.000 | [+0.000, +0.000] | tie |" in section
     assert "Negative transfer (worse than alone): sst2. Positive transfer: none." in section
     # no group, no table
-    assert "## Transfer" not in leaderboard([r for r in records if r["strategy"] != "multitask"], "s")
+    alone = [r for r in records if r.strategy != "multitask"]
+    assert "## Transfer" not in leaderboard(alone, "s", baseline="full_finetune")

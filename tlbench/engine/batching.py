@@ -106,6 +106,7 @@ def length_grouped_loader(rows: list[dict[str, Any]], batch_size: int, collate: 
         sampler: Any = LengthGroupedSampler(batch_size, lengths=lengths, generator=generator)
     else:
         sampler = RandomSampler(rows, generator=generator)
+    # torch's stubs want a Dataset; a list of rows is one at run time (``__getitem__`` and ``__len__``)
     return DataLoader(rows, batch_size=batch_size, sampler=sampler, collate_fn=collate)  # type: ignore[arg-type]
 
 

@@ -12,19 +12,20 @@ CRF from pytorch-crf over the labelled positions, decoded with Viterbi).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 
-from tlbench.engine.options import HEAD_KINDS, head_problem
-from tlbench.interfaces import HeadSpec
+from tlbench.engine.model import hidden_size
+from tlbench.engine.options import head_problem
+from tlbench.interfaces import HEAD_KINDS, HeadSpec
 
 POOLINGS = ("cls", "mean")
 LAYERS = {"last": 1, "last4": 4}  # option value -> how many top layers are concatenated
 HEADS = ("linear", "mlp", "crf")
-SEQUENCE_KINDS = ("classification", "regression")
-TOKEN_KINDS = ("token_classification", "span")
-assert SEQUENCE_KINDS + TOKEN_KINDS == HEAD_KINDS  # noqa: S101 - the torch-free copy in options.py
+TOKEN_KINDS = ("token_classification", "span")  # one output row per token; the others: one per text
+SEQUENCE_KINDS = tuple(kind for kind in HEAD_KINDS if kind not in TOKEN_KINDS)
 IGNORE = -100  # label of positions no loss is computed on (padding, non-first sub-tokens)
 
 Loss = Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]
@@ -47,8 +48,6 @@ class Pooler(nn.Module):
 
 
 def is_token_level(spec: HeadSpec) -> bool:
-    if spec.kind not in SEQUENCE_KINDS + TOKEN_KINDS:
-        raise NotImplementedError(f"no head for kind {spec.kind!r}; known: {SEQUENCE_KINDS + TOKEN_KINDS}")
     return spec.kind in TOKEN_KINDS
 
 
@@ -134,7 +133,7 @@ class Representation(nn.Module):
         self.backbone = backbone
         self.layers = layers
         self.pooler = None if token_level else Pooler(pooling)
-        self.width = backbone.config.hidden_size * LAYERS[layers]
+        self.width = hidden_size(backbone) * LAYERS[layers]
 
     def represent(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                   token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
@@ -153,7 +152,8 @@ class Representation(nn.Module):
         return hidden if self.pooler is None else self.pooler(hidden, attention_mask)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor | None = None, **_: object) -> torch.Tensor:
+                token_type_ids: torch.Tensor | None = None, **_: Any) -> torch.Tensor:
+        # ``Any``: the batch's other keys are ignored here; subclasses give some of them a type
         return self.represent(input_ids, attention_mask, token_type_ids)
 
 

@@ -74,6 +74,12 @@ def load_backbone(model: ModelRef, config: Any = None) -> torch.nn.Module:
     return build()
 
 
+def hidden_size(backbone: torch.nn.Module) -> int:
+    """The encoder's hidden size: its transformers config's ``hidden_size``."""
+    config: Any = backbone.config  # a PretrainedConfig (or a wrapper's), not a Module or Tensor
+    return config.hidden_size
+
+
 @lru_cache(maxsize=8)
 def backbone_size(path: str) -> tuple[int, int]:
     """``(hidden size, parameter count)`` of the encoder ``load_backbone`` would load, without its weights.
@@ -85,11 +91,12 @@ def backbone_size(path: str) -> tuple[int, int]:
 
     with torch.device("meta"):
         model = load_backbone(ModelRef(id=path, path=path), config=AutoConfig.from_pretrained(path))
-    return model.config.hidden_size, sum(p.numel() for p in model.parameters())
+    return hidden_size(model), sum(p.numel() for p in model.parameters())
 
 
 def weights_hash(path: str) -> str:
-    """sha256 over a local model directory's weight files (or the Hub commit for a Hub id)."""
+    """sha256 over a local model directory's weight files; "" for anything else (a Hub id: its
+    identity is the commit :func:`hub_revision` gives)."""
     p = Path(path)
     if not p.is_dir():
         return ""

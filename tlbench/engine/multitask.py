@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -35,7 +35,7 @@ class MultitaskModel(nn.Module):
         self.soft_weight = soft_weight if sharing == "soft" and len(labels) > 1 else 0.0
 
     def for_task(self, label: str) -> EncoderModel:
-        return self.tasks[self.keys[label]]  # type: ignore[return-value]
+        return cast(EncoderModel, self.tasks[self.keys[label]])  # a ModuleDict types its items Module
 
     def step_loss(self, items: list[tuple[str, dict[str, torch.Tensor], float]]) -> torch.Tensor:
         """The loss of one micro-batch: (task, batch, weight) for each task in it, plus the soft
@@ -51,7 +51,7 @@ class MultitaskModel(nn.Module):
 
     def penalty(self) -> torch.Tensor:
         """Sum over the encoders' weights of the squared distance from their mean across tasks."""
-        encoders = [list(m.backbone.parameters()) for m in self.tasks.values()]
+        encoders = [list(self.for_task(label).backbone.parameters()) for label in self.keys]
         total: Any = 0.0
         for same in zip(*encoders, strict=True):
             stacked = torch.stack([p.float() for p in same])

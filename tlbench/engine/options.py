@@ -1,5 +1,6 @@
 """The engine's knobs, shared by every strategy that trains with it, and which head serves which
-task kind (checked when a suite is validated, so no torch import here)."""
+task kind (checked when a suite is validated, so no torch import here). The kinds themselves are
+``tlbench.interfaces.HeadKind``."""
 
 from __future__ import annotations
 
@@ -37,9 +38,6 @@ class EngineOptions(StrategyOptions):
             raise ValueError("early_stopping_patience needs evaluations: set evals_per_epoch > 0")
         return self
 
-
-#: the head kinds the engine builds (``heads.SEQUENCE_KINDS + heads.TOKEN_KINDS``, kept here without torch)
-HEAD_KINDS = ("classification", "regression", "token_classification", "span")
 
 
 def head_problem(spec: HeadSpec, head: str) -> str | None:

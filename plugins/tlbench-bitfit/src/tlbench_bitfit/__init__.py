@@ -11,19 +11,18 @@ from typing import Any
 
 from pydantic import Field
 
-from tlbench import hookimpl
-from tlbench.hookspecs import Register
-from tlbench.space import Float
-
-# Reuse the built-in encoder-plus-head strategy: its shared engine does the training, evaluation,
-# saving and loading; a subclass only says which parameters train.
-from tlbench_builtin.full_finetune import FullFinetune, FullFinetuneOptions
+# Import from `tlbench` only: its namespace (and tlbench.testing, for tests) is the plugin API;
+# every other tlbench module is private and may change in any release.
+# EncoderStrategy is the core's encoder-plus-head strategy (the built-in full_finetune is it as is):
+# its shared engine does the training, evaluation, saving and loading; a subclass only says which
+# parameters train.
+from tlbench import EncoderOptions, EncoderStrategy, Float, Register, hookimpl
 
 # Import nothing heavy (torch, transformers) at module level: tlbench imports every plugin to list
 # them and to validate suites, and those commands must stay fast. Import inside methods instead.
 
 
-class BitFitOptions(FullFinetuneOptions):
+class BitFitOptions(EncoderOptions):
     """Everything ``full_finetune`` takes (lr, epochs, pooling, head, ...) with BitFit's defaults.
 
     Options are a frozen pydantic model that refuses unknown keys: a suite's ``[strategies.bitfit]``
@@ -35,7 +34,7 @@ class BitFitOptions(FullFinetuneOptions):
     lr: float = Field(1e-3, gt=0, le=1.0, description="peak learning rate (AdamW)")
 
 
-class BitFit(FullFinetune):
+class BitFit(EncoderStrategy):
     description = "only the encoder's bias terms and the head train (BitFit)"  # `tlbench plugins`
     Options = BitFitOptions  # the registry requires every registered class to carry an Options model
     # What `[tuning]` may change: option name -> tlbench.space.Float | Int | Choice. Each name must
@@ -45,7 +44,7 @@ class BitFit(FullFinetune):
     options: BitFitOptions  # for type checkers: self.options is a validated BitFitOptions
 
     def choose_trainable(self, model: Any) -> None:
-        """Set ``requires_grad`` on the model FullFinetune built: an ``EncoderModel`` whose
+        """Set ``requires_grad`` on the model EncoderStrategy built: an ``EncoderModel`` whose
         ``backbone`` is the pretrained encoder and whose ``head`` is the task head."""
         model.requires_grad_(False)  # freeze everything (including anything added later) ...
         for name, parameter in model.backbone.named_parameters():

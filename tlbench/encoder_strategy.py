@@ -1,0 +1,114 @@
+"""The reusable strategy bases: :class:`EngineStrategy` (any strategy that trains with the shared
+engine and its :class:`~tlbench.engine.options.EngineOptions`) and :class:`EncoderStrategy`, a
+pretrained encoder with the task's head on top, trained end to end by the engine.
+
+:class:`EncoderStrategy` is what most strategy plugins subclass (``full_finetune``,
+``partial_freeze``, ``peft``, ``tlbench-bitfit`` and ``tlbench-adapterhub`` do): the engine
+trains, evaluates on the selection split, saves and reloads, and a subclass says only what differs,
+by overriding :meth:`EncoderStrategy.prepare_backbone` (wrap the encoder: adapters, PEFT) or
+:meth:`EncoderStrategy.choose_trainable` (which parameters train).
+
+A private module: import these names from ``tlbench``. Nothing here imports torch at module level.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from tlbench.engine.options import EngineOptions, head_problem
+from tlbench.interfaces import Fitted, HeadSpec, Job, Strategy, StrategyOptions
+from tlbench.space import Float
+
+
+class EngineStrategy(Strategy):
+    """A strategy that trains with the shared engine: its options are :class:`EngineOptions` (or a
+    subclass), which also describe its run for the record (:meth:`run_facts`) and the plan."""
+
+    Options: ClassVar[type[StrategyOptions]] = EngineOptions
+    options: EngineOptions
+
+    def run_facts(self) -> dict[str, Any]:
+        return {"precision": self.options.precision, "batch_size": self.options.batch_size}
+
+    def planned_epochs(self) -> float:
+        return float(self.options.epochs)
+
+
+class EncoderOptions(EngineOptions):
+    """The engine's options plus how the head sits on the encoder."""
+
+    pooling: Literal["cls", "mean"] = Field("cls", description="which token states feed the head")
+    layers: Literal["last", "last4"] = Field(
+        "last", description="the last layer's states, or the last four layers' concatenated")
+    head: Literal["linear", "mlp", "crf"] = Field(
+        "linear", description="linear; mlp (one hidden layer); crf (token labels only)")
+    dropout: float = Field(0.1, ge=0, lt=1, description="dropout before the head")
+
+
+class EncoderStrategy(EngineStrategy):
+    """A pretrained encoder and the task's head (the engine's ``EncoderModel``), trained by the
+    shared engine. As is, every weight trains (this is ``full_finetune``); subclasses override
+    :meth:`prepare_backbone` or :meth:`choose_trainable`."""
+
+    description = "a pretrained encoder and the task head, trained by the shared engine"
+    Options = EncoderOptions
+    #: the usual BERT fine-tuning ranges (Devlin et al. 2019 tried 2e-5..5e-5; small models like more)
+    search_space = {"lr": Float(1e-5, 3e-4, log=True), "warmup_ratio": Float(0.0, 0.2),
+                    "weight_decay": Float(0.0, 0.1)}
+    options: EncoderOptions
+
+    def problem(self, head: HeadSpec) -> str | None:
+        return head_problem(head, self.options.head)
+
+    def prepare_backbone(self, backbone: Any, job: Job) -> Any:
+        """The encoder the head sits on (``backbone`` is a transformers ``AutoModel``); subclasses
+        wrap it, e.g. with adapters."""
+        return backbone
+
+    def choose_trainable(self, model: Any) -> None:
+        """Set ``requires_grad`` on the encoder-plus-head model (``model.backbone`` is what
+        :meth:`prepare_backbone` returned, ``model.head`` the task head). Here everything trains.
+        The engine optimizes, counts and saves exactly the parameters with ``requires_grad`` set."""
+        model.requires_grad_(True)
+
+    def _build(self, job: Job) -> Any:
+        from tlbench.engine import EncoderModel, load_backbone
+
+        o = self.options
+        model = EncoderModel(self.prepare_backbone(load_backbone(job.model), job), job.task.head, o.pooling,
+                             o.dropout, head=o.head, layers=o.layers)
+        self.choose_trainable(model)
+        return model
+
+    def _fitted(self, job: Job, model: Any) -> Any:
+        from tlbench.engine import Collator, ModuleFitted, rows_of
+
+        o = self.options
+        return ModuleFitted(model, lambda role: rows_of(job.encoded(role)), Collator(job.pad_id),
+                            device=job.device, batch_size=o.eval_batch_size, precision=o.precision)
+
+    def fit(self, job: Job) -> Fitted:
+        from transformers import set_seed
+
+        from tlbench.engine import Collator, rows_of, train
+
+        set_seed(job.seed)  # the head's initial weights (and any adapter's) come from the seed
+        model = self._build(job)
+        fitted = self._fitted(job, model)
+
+        def evaluate() -> float:
+            return job.score("select", fitted.predict("select"))[job.task.primary_metric]
+
+        fitted.curve = train(
+            model, rows_of(job.encoded("train")), Collator(job.pad_id), model.loss, self.options,
+            seed=job.seed, device=job.device, evaluate=evaluate, report=job.report, progress=job.progress,
+            description=f"{self.name} {job.task.name} seed {job.seed}")
+        return fitted
+
+    def load(self, job: Job, directory: Path) -> Fitted:
+        from tlbench.engine import load_trained
+
+        return self._fitted(job, load_trained(self._build(job), directory))

@@ -1,0 +1,258 @@
+"""The run record: what one run (a cell, a seed, the default or tuned options, or a tuning trial) leaves.
+
+The runner builds a :class:`RunRecord`; the store keeps it as JSON (``model_dump(mode="json")``);
+the analysis, the report, ``verify`` and the CLI read its attributes. Every part is frozen: a record
+is changed only by making a new one (:meth:`RunRecord.but`). Reading JSON goes through
+:func:`load_record`, which validates each record and migrates older schema versions, so the
+committed ``runs.jsonl`` of an older tlbench still renders its leaderboard.
+
+Field by field, in the manner of lm-evaluation-harness's ``result_schema.py``. Schema versions:
+
+- 1: the untyped dict of tlbench 0.1 (``schema: 1``).
+- 2: this model. Facts that version 1 kept only inside ids are fields (``trial_number``,
+  ``tuning_key``); ``secondary_metrics`` (the task's declared secondary columns), each data
+  source's ``description`` and the task's ``label_names`` are recorded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+SCHEMA_VERSION: Final = 2
+
+Variant = Literal["default", "tuned", "trial"]
+Status = Literal["ok", "failed", "pruned"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Metrics(_Frozen):
+    """The task's metrics on its two evaluated splits (metric name -> value)."""
+
+    #: on the selection split: what tuning and checkpoint selection may look at
+    select: dict[str, float]
+    #: on the report split: never used for choosing anything; the leaderboard's numbers
+    report: dict[str, float]
+
+
+class Items(_Frozen):
+    """Per-item statistics of the report split, for the paired tests (``Task.item_stats``)."""
+
+    #: one row per report item; reduced with ``reduce`` they give the primary metric exactly
+    stats: list[list[float]] | None = None
+    #: the reducer's name in ``tlbench.stats.REDUCERS`` (``mean``, ``f1``, ``pearson``, ``mcc``)
+    reduce: str | None = None
+    #: why the statistics were dropped (they did not reduce to the metric): no paired tests
+    error: str | None = None
+
+
+class Source(_Frozen):
+    """Where one split came from (``tlbench.DataSource``)."""
+
+    location: str  # a mirror file's path or a Hub dataset id
+    sha256: str = ""  # of the mirror file ("" for the Hub)
+    description: str = ""  # what the task says about this split (e.g. "not the official protocol")
+
+
+class DataInfo(_Frozen):
+    """The data the run saw."""
+
+    label: str  # how the leaderboard names the data, e.g. ``imdb[test:150]``
+    sizes: dict[str, int]  # role -> rows (``train``, ``select``, ``report``)
+    sources: dict[str, Source]  # role -> where it came from
+    truncated_share: dict[str, float | None] = {}  # role -> share of examples cut by max_length
+    label_names: tuple[str, ...] = ()  # the classes, in label-id order (empty for QA/regression)
+
+
+class Cost(_Frozen):
+    """What the run cost. Means over seeds are the leaderboard's cost columns."""
+
+    trainable_params: int
+    total_params: int
+    trainable_share: float
+    stored_bytes: int  # what a user must keep per task (``Fitted.save``)
+    train_seconds: float  # wall-clock seconds of ``Strategy.fit`` (a group's: the whole training)
+    peak_memory_bytes: int
+    memory_kind: str  # ``cuda_max_allocated`` or ``process_rss``
+    eval_examples_per_second: float  # report-split inference speed, cached work included
+
+
+class ModelInfo(_Frozen):
+    id: str  # as named in the suite
+    path: str  # where its files were (a local path or the Hub id)
+    revision_or_weights_sha256: str  # the weights' sha256 when local, else the Hub commit
+
+
+class Provenance(_Frozen):
+    """Where the result came from. A failed run keeps the part known before it started."""
+
+    versions: dict[str, str]  # python and library versions
+    plugins: dict[str, str]  # plugin distribution -> version, for those that loaded
+    device: dict[str, str]  # device, its name, threads, machine, platform
+    suite_file: str
+    suite_sha256: str
+    git: dict[str, Any]  # ``sha`` and ``dirty`` of the suite's repository
+    model: ModelInfo | None = None
+    dtype: str | None = None  # e.g. "float32 with bfloat16 autocast"
+    batch_size: int | None = None  # as the strategy describes it (``Strategy.run_facts``)
+    data_dir: str | None = None  # the mirror folder, or "hub"
+
+
+class Spread(_Frozen):
+    min: float
+    max: float
+    sd: float
+
+
+class TuningSummary(_Frozen):
+    """What a tuned run keeps about the tuning that chose its options."""
+
+    trials: int  # charged to the budget
+    complete: int
+    pruned: int
+    failed: int
+    seconds: float  # wall-clock seconds of every trial
+    best_trial: int | None
+    best_select: float | None
+    select_scores: list[float]  # the complete trials' selection scores
+    select_spread: Spread | None  # their min, max and sd (the cell's sensitivity)
+
+
+class GroupInfo(_Frozen):
+    """A run of a strategy that trains tasks together (``Strategy.task_group``)."""
+
+    id: str  # the group's id (``Cell.group_id``)
+    tasks: tuple[str, ...]  # every task label of the group, in suite order
+    select_mean: float  # the mean selection score over the group's tasks (tuning's objective)
+    reused: bool = False  # this record reads a training made for another member's run
+
+
+class Reused(_Frozen):
+    """The record this one copies: a run or trial that trained the same options with the same seed."""
+
+    run_id: str
+    variant: Variant
+
+
+class RunRecord(_Frozen):
+    """One run's outcome: a success with metrics and cost, or a failure with its error."""
+
+    schema_version: Literal[2] = SCHEMA_VERSION
+    suite: str
+    run_id: str  # unique within the suite; for a failed run, several records may share it
+    run_key: str  # what was trained: resolved options and seed (equal keys, equal training)
+    cell_id: str
+    strategy: str  # the strategy's label in the suite (what the leaderboard shows)
+    strategy_name: str  # the registered strategy
+    task: str  # the task's label in the suite
+    task_name: str  # the registered task
+    model: str
+    seed: int
+    variant: Variant
+    #: for ``trial``: the tuning study's trial number; None otherwise
+    trial_number: int | None = None
+    #: for ``tuned``: the cell's tuning key (``Cell.tuning_key``) that chose its options; None otherwise
+    tuning_key: str | None = None
+    tuned_params: dict[str, Any] = {}  # the values tuning set (empty for defaults)
+    train_size: int | str | None = None  # the suite's ``train_sizes`` value, if it has the axis
+    params: dict[str, Any]  # the cell's resolved configuration (model, task, strategy options)
+    started_at: str  # ISO 8601, UTC
+    finished_at: str
+    status: Status
+    error: str = ""  # the traceback of a failure, the reason of a pruning
+    primary_metric: str = ""
+    #: the task's declared secondary metrics (``Task.secondary_metrics``): the report's columns
+    secondary_metrics: tuple[str, ...] = ()
+    metrics: Metrics | None = None
+    #: (step, selection score) pairs the training evaluated
+    curve: list[tuple[int, float]] = []
+    details: dict[str, Any] = {}  # what the strategy says about its run (``Fitted.details``)
+    predictions: dict[str, list[Any]] = {}  # role -> one decoded prediction per example
+    items: Items | None = None
+    data: DataInfo | None = None
+    cost: Cost | None = None
+    provenance: Provenance
+    tuning: TuningSummary | None = None  # tuned runs: the tuning that chose their options
+    tuning_seconds: float | None = None  # trials: wall-clock seconds of the trial
+    group: GroupInfo | None = None
+    #: what tuning maximises, when not the cell's own selection score (a group's mean)
+    objective: float | None = None
+    reused: Reused | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def score(self, split: Literal["select", "report"] = "report", metric: str | None = None) -> float:
+        """The primary (or ``metric``) value on ``split``; NaN when the run has no metrics."""
+        if self.metrics is None:
+            return float("nan")
+        return float(getattr(self.metrics, split)[metric or self.primary_metric])
+
+    @property
+    def select_objective(self) -> float:
+        """What tuning maximises: a group's mean over its tasks, else the selection score."""
+        return self.objective if self.objective is not None else self.score("select")
+
+    @property
+    def error_line(self) -> str:
+        """The last line of the error (the exception), for one-line displays."""
+        return last_line(self.error)
+
+    def but(self, **changes: Any) -> RunRecord:
+        """A copy with ``changes`` (validated: a wrong type fails here, not in the report)."""
+        return RunRecord.model_validate({**dict(self), **changes})
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def last_line(error: str) -> str:
+    return error.strip().splitlines()[-1] if error and error.strip() else "unknown error"
+
+
+# -- reading, with migration ---------------------------------------------------------------------
+_TRIAL = re.compile(r"-trial(\d+)-s\d+$")
+_TUNED = re.compile(r"-tuned([0-9a-f]+)-s\d+$")
+
+
+def _from_v1(obj: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 (an untyped dict) -> version 2: facts parsed out of the run id become fields."""
+    out = {k: v for k, v in obj.items() if k != "schema"}
+    run_id = str(obj.get("run_id", ""))
+    trial, tuned = _TRIAL.search(run_id), _TUNED.search(run_id)
+    if obj.get("variant") == "trial" and trial:
+        out["trial_number"] = int(trial.group(1))
+    if obj.get("variant") == "tuned" and tuned:
+        out["tuning_key"] = tuned.group(1)
+    if "schema" in obj and obj["schema"] != 1:
+        raise ValueError(f"unknown record schema {obj['schema']!r}")
+    return out
+
+
+def load_record(obj: dict[str, Any] | RunRecord,
+                secondary: Callable[[str], tuple[str, ...]] | None = None) -> RunRecord:
+    """A record from its JSON form, any schema version (validated; a bad record raises).
+
+    ``secondary(task_name)``: the secondary metrics a task declares, to fill in for records of
+    version 1, which did not keep them."""
+    if isinstance(obj, RunRecord):
+        return obj
+    version = obj.get("schema_version", 1 if "schema" in obj else SCHEMA_VERSION)
+    if version == 1:
+        obj = _from_v1(obj)
+        if secondary is not None and not obj.get("secondary_metrics"):
+            obj["secondary_metrics"] = secondary(str(obj.get("task_name", "")))
+    elif version != SCHEMA_VERSION:
+        raise ValueError(f"record schema {version!r} is newer than this tlbench ({SCHEMA_VERSION}): upgrade")
+    return RunRecord.model_validate(obj)
+
+
+__all__ = ["SCHEMA_VERSION", "Cost", "DataInfo", "GroupInfo", "Items", "Metrics", "ModelInfo", "Provenance",
+           "Reused", "RunRecord", "Source", "Spread", "TuningSummary", "last_line", "load_record"]

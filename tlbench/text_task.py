@@ -1,0 +1,154 @@
+"""The reusable text-task base, :class:`TextTask` (one or two text columns and a label per
+example, from a mirror file or the Hugging Face Hub), and its pieces: tokenization with truncation
+accounting (:func:`encode_texts`) and metrics from scikit-learn and scipy, the official definitions
+GLUE uses (:func:`classification_metrics`, :func:`correlations`).
+
+The built-in GLUE and IMDb tasks subclass :class:`TextTask`, as a plugin's task would. A private
+module: import these names from ``tlbench``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from tlbench.data import cap, carve, label_names, load_split, mirror_file
+from tlbench.interfaces import HeadSpec, Task, TaskData
+
+
+def encode_texts(tokenizer: Any, texts: Sequence[str] | tuple[Sequence[str], Sequence[str]],
+                 labels: Sequence[Any], max_length: int) -> dict[str, list[Any]]:
+    """Token ids cut at ``max_length`` (pairs: the longer text first), each row's untruncated
+    length and whether it was cut, and token type ids when the model uses them."""
+    pair = isinstance(texts, tuple)
+    args = texts if pair else (texts,)
+    full = tokenizer(*args, truncation=False)["input_ids"]
+    cut = tokenizer(*args, truncation="longest_first" if pair else True, max_length=max_length)
+    out = {"input_ids": cut["input_ids"], "labels": list(labels),
+           "n_tokens": [len(x) for x in full], "truncated": [len(x) > max_length for x in full]}
+    if pair and "token_type_ids" in cut:
+        out["token_type_ids"] = cut["token_type_ids"]
+    return out
+
+
+def classification_metrics(predictions: np.ndarray, references: Sequence[int]) -> dict[str, float]:
+    """Accuracy and macro precision, recall and F1 (scikit-learn's definitions)."""
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    y = np.asarray(references)
+    p, r, f, _ = precision_recall_fscore_support(y, predictions, average="macro", zero_division=0)
+    return {"accuracy": float(accuracy_score(y, predictions)), "macro_precision": float(p),
+            "macro_recall": float(r), "macro_f1": float(f)}
+
+
+def correlations(predictions: np.ndarray, references: Sequence[float]) -> dict[str, float]:
+    """Pearson and Spearman (scipy). Constant predictions correlate with nothing: 0.0, not NaN,
+    so tuning and averaging stay defined (scipy returns NaN with a warning there)."""
+    from scipy.stats import pearsonr, spearmanr
+
+    p, y = np.asarray(predictions, dtype=float), np.asarray(references, dtype=float)
+    if np.ptp(p) == 0 or np.ptp(y) == 0:
+        return {"pearson": 0.0, "spearman": 0.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {"pearson": float(pearsonr(p, y)[0]), "spearman": float(spearmanr(p, y)[0])}
+
+
+class TextTask(Task):
+    """A task with one or two text columns and one label per example.
+
+    Subclasses name the Hub dataset, the mirror folder, the columns, the splits that play each role
+    and the metrics. When ``select_split`` is None, the selection rows are carved from train.
+    Offline, it reads ``<data_dir>/<folder>/<split>.jsonl.gz`` (the Hub's column names).
+    Classification scores accuracy and macro precision, recall and F1 (plus :meth:`extra_metrics`);
+    regression (``regression = True``) Pearson and Spearman.
+    """
+
+    hub_id: ClassVar[str]
+    hub_config: ClassVar[str | None] = None
+    folder: ClassVar[str]
+    text_columns: ClassVar[tuple[str, ...]]
+    label_column: ClassVar[str] = "label"
+    default_labels: ClassVar[tuple[str, ...]]
+    regression: ClassVar[bool] = False
+    train_split: ClassVar[str] = "train"
+    select_split: ClassVar[str | None] = None
+    report_split: ClassVar[str] = "validation"
+
+    @property
+    def head(self) -> HeadSpec:
+        if self.regression:
+            return HeadSpec("regression", 1)
+        return HeadSpec("classification", len(self.default_labels))
+
+    def required_files(self, data_dir: Path) -> list[Path]:
+        splits = [self.train_split, self.select_split, self.report_split]
+        return [mirror_file(data_dir, self.folder, s) for s in splits if s]
+
+    def _load(self, data_dir: Path | None, split: str) -> tuple[Any, Any]:
+        ranges = {} if self.regression else {self.label_column: len(self.default_labels)}
+        ds, src = load_split(data_dir, self.folder, split, self.hub_id, self.hub_config,
+                             required=(*self.text_columns, self.label_column), label_ranges=ranges)
+        if len(ds) and min(ds[self.label_column]) == -1:
+            raise ValueError(f"{self.name}: split {split!r} has hidden labels (-1); it cannot be scored")
+        return ds, src
+
+    def load(self, data_dir: Path | None) -> TaskData:
+        o = self.options
+        strat = None if self.regression else self.label_column
+        train, train_src = self._load(data_dir, self.train_split)
+        if self.select_split is None:
+            train, select = carve(train, o.select_examples, o.split_seed, strat)
+            select_src = train_src
+        else:
+            select, select_src = self._load(data_dir, self.select_split)
+        report, report_src = self._load(data_dir, self.report_split)
+        full_report = len(report)
+        train = cap(train, o.max_train_examples, o.split_seed, strat)
+        select = cap(select, o.max_eval_examples, o.split_seed, strat)
+        report = cap(report, o.max_eval_examples, o.split_seed, strat)
+        label = self.name if len(report) == full_report else f"{self.name}[{self.report_split}:{len(report)}]"
+        names = label_names(data_dir, self.folder, self.label_column, self.default_labels)
+        return TaskData(splits={"train": train, "select": select, "report": report},
+                        sources={"train": train_src, "select": select_src, "report": report_src},
+                        label_names=names, label=label)
+
+    def encode(self, tokenizer: Any, batch: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
+        cols = self.text_columns
+        texts = batch[cols[0]] if len(cols) == 1 else (batch[cols[0]], batch[cols[1]])
+        return encode_texts(tokenizer, texts, batch[self.label_column], self.options.max_length)
+
+    def decode(self, outputs: Any, encoded: Any, split: Any) -> np.ndarray:
+        out = np.asarray(outputs)
+        return out[:, 0] if self.regression else out.argmax(-1)
+
+    def references(self, split: Any) -> list[Any]:
+        return list(split[self.label_column])
+
+    def score(self, predictions: Any, split: Any) -> dict[str, float]:
+        refs = self.references(split)
+        if self.regression:
+            return correlations(predictions, refs)
+        return {**classification_metrics(predictions, refs), **self.extra_metrics(predictions, refs)}
+
+    def extra_metrics(self, predictions: np.ndarray, references: Sequence[int]) -> dict[str, float]:
+        """Metrics a subclass adds to :func:`classification_metrics`' (e.g. Matthews correlation)."""
+        return {}
+
+    def item_stats(self, predictions: Any, split: Any) -> tuple[list[list[float]], str] | None:
+        refs = np.asarray(self.references(split), dtype=float)
+        pred = np.asarray(predictions, dtype=float)
+        reducers = {"accuracy": "mean", "pearson": "pearson", "matthews": "mcc", "f1": "f1"}
+        how = reducers.get(self.primary_metric)
+        if how == "mean":
+            return (pred == refs).astype(float)[:, None].tolist(), how
+        if how in ("pearson", "mcc"):
+            return np.stack([pred, refs], axis=1).tolist(), how
+        if how == "f1":  # binary F1 of the positive class: per item (tp, fp, fn)
+            p, g = pred == 1, refs == 1
+            return np.stack([p & g, p & ~g, ~p & g], axis=1).astype(float).tolist(), how
+        return None
