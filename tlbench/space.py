@@ -30,9 +30,6 @@ class _Param(BaseModel):
         """The values whose validity against the strategy's options proves the whole range valid."""
         raise NotImplementedError
 
-    def describe(self) -> str:
-        raise NotImplementedError
-
     def contains(self, value: Any) -> bool:
         """Whether the tuner could propose ``value`` (the strategy's default, say)."""
         raise NotImplementedError
@@ -60,9 +57,6 @@ class _Range(_Param):
     def contains(self, value: Any) -> bool:
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         return number and self.low <= value <= self.high
-
-    def describe(self) -> str:
-        return f"{self.low:g}..{self.high:g}{' log' if self.log else ''}"
 
 
 class Float(_Range):
@@ -114,9 +108,6 @@ class Choice(_Param):
 
     def contains(self, value: Any) -> bool:
         return any(type(value) is type(c) and value == c for c in self.choices)
-
-    def describe(self) -> str:
-        return "{" + ", ".join(map(str, self.choices)) + "}"
 
 
 Param = Float | Int | Choice
@@ -196,10 +187,6 @@ def defaults_in(space: Space, options: Options) -> dict[str, Any] | None:
     ok = all(p.contains(values[n]) and (not isinstance(p, Int) or (values[n] - p.low) % p.step == 0)
              for n, p in space.items())
     return values if ok else None
-
-
-def describe(space: Space) -> str:
-    return ", ".join(f"{k} {p.describe()}" for k, p in space.items()) or "(nothing to tune)"
 
 
 def as_json(space: Space) -> dict[str, Any]:

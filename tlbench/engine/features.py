@@ -28,9 +28,14 @@ TOKEN_POOLING = "none"
 
 
 def feature_key(job: Job, role: Role, pooling: str, layers: str = "last") -> str:
+    from tlbench.runner import code_fingerprint
+
+    # the task's code and the split's file are in the key, as in the token cache: a changed
+    # ``Task.encode`` or data file must not reuse stale features
     config = {"model": job.model.id, "revision": job.model.revision, "task": job.task.name,
               "task_options": job.task.options.model_dump(mode="json"), "role": role,
-              "pooling": pooling, "layers": layers, "format": 3}
+              "pooling": pooling, "layers": layers, "format": 3,
+              "code": code_fingerprint(type(job.task)), "data": job.data.sources[role].sha256}
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:20]
 
 
