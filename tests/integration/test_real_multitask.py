@@ -50,7 +50,7 @@ def test_one_training_and_both_tasks_learn(tmp_path: Path, data_dir: Path):
     assert sorted(r.group.reused for r in records.values()) == [False, True]
     assert sst2.cost.train_seconds == conll.cost.train_seconds
     # matched steps: per task 32 batches of 16 rows x 2 epochs = 64, so 128 in all
-    details = sst2["details"]
+    details = sst2.details
     assert details["steps"] == 128 and details["single_task_steps"] == {"sst2": 64, "conll2003": 64}
     md = (tmp_path / "results" / "mt" / "LEADERBOARD.md").read_text()
     assert "| multitask |" in md

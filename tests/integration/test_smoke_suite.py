@@ -32,9 +32,10 @@ def test_smoke_suite_runs_and_reports(tmp_path: Path, data_dir: Path):
     tlbench("report", str(suite), *where, cwd=tmp_path)
 
     records = [json.loads(line) for line in (results / "runs.jsonl").read_text().splitlines()]
-    assert len(records) == 12 and all(r.status == "ok" for r in records)
-    assert {r.variant for r in records} == {"default", "tuned"}
-    assert all({"strategy", "task", "model", "seed", "metrics", "cost", "provenance", "params"} <= set(r)
+    assert len(records) == 12 and all(r["status"] == "ok" for r in records)
+    assert {r["variant"] for r in records} == {"default", "tuned"}
+    assert all({"strategy", "task", "model", "seed", "metrics", "cost", "provenance", "params",
+                "schema_version", "trial_number", "tuning_key", "secondary_metrics"} <= set(r)
                for r in records)
     board = (results / "LEADERBOARD.md").read_text()
     for section in ("## Summary", "## sst2", "Δ vs full_finetune", "Win probability",

@@ -14,6 +14,7 @@ import pytest
 from tests.fakes import SLEEPY_SUITE as SUITE
 from tlbench.config import load_suite
 from tlbench.grid import build_grid
+from tlbench.record import load_record
 from tlbench.runner import Runner
 from tlbench.store import RECORD_ATTR, SPEC_ATTR, Store
 from tlbench.testing import tiny_bert
@@ -64,7 +65,7 @@ def test_budget_then_best_params_rerun_for_every_seed(tmp_path, with_fakes, mode
     assert len(summary.select_scores) == 5
     # trials keep their own records; the first tried the defaults with the trial seed (0), which the
     # default run of seed 0 had trained: reused, not trained again
-    rec = best.user_attrs[RECORD_ATTR]
+    rec = load_record(best.user_attrs[RECORD_ATTR])  # the trial keeps the record's JSON form
     assert rec.variant == "trial" and rec.predictions and rec.seed == 0
     first = tuner.trials(cell)[0]
     assert first.params == {"lr": 1e-3} and first.user_attrs["defaults"]
