@@ -8,8 +8,16 @@ The budget (``trials`` or wall-clock ``seconds`` per cell) counts every trial th
 complete, pruned, failed with an error, running and waiting. Not counted: a trial whose worker
 died (Optuna's heartbeat fails it and re-enqueues its parameters, and the copy counts) and a
 *surplus* trial: when two workers start the last trial at the same moment, the later one (by trial
-number) sees the budget already spent, stops at once and is ignored. So every cell gets exactly
-its budget, whatever the number of workers.
+number) sees the budget already spent, stops at once and is ignored, as is a second copy of the
+defaults trial that two workers opening a fresh study at once both enqueued. So every cell gets
+exactly its budget, whatever the number of workers.
+
+The best trial is the highest selection score; ties go to the trial first asked for (a retry
+counts as the trial it repeats, whatever number it took), so a killed worker does not change which
+options win. With one worker the whole tuning is reproducible. With several, a trial that TPE
+samples (after its random start-up trials) depends on which trials had finished when it was asked,
+as Optuna documents for any parallel study: the default runs are the same, the tuned options may
+differ.
 """
 
 from __future__ import annotations
@@ -84,6 +92,21 @@ def suggest(trial: optuna.Trial, space: dict[str, Param]) -> dict[str, Any]:
     return params
 
 
+def _origin(t: optuna.trial.FrozenTrial, by_number: dict[int, optuna.trial.FrozenTrial]) -> int:
+    """The number of the trial ``t`` repeats, followed back to the first: Optuna's heartbeat retry
+    (``retry_history``) or a ``--retry-failed`` copy (``retry_of``); else its own number."""
+    history = t.system_attrs.get("retry_history") or []
+    first = history[0] if history else t.user_attrs.get("retry_of")
+    if first is None or first == t.number or first not in by_number:
+        return t.number if first is None else int(first)
+    return _origin(by_number[first], by_number)
+
+
+def _abandoned(t: optuna.trial.FrozenTrial) -> bool:
+    """Failed without an error: its worker died, and the heartbeat re-enqueued it."""
+    return t.state == TrialState.FAIL and "error" not in t.user_attrs
+
+
 def _duration(t: optuna.trial.FrozenTrial) -> float:
     if t.datetime_start is None:
         return 0.0
@@ -126,15 +149,16 @@ class Tuner:
         st = TuneState()
         trials = self.study(cell).get_trials(deepcopy=False)
         retried = {t.user_attrs.get("retry_of") for t in trials}
+        by_number = {t.number: t for t in trials}
         best: optuna.trial.FrozenTrial | None = None
-        best_value: float | None = None  # best's value (a trial's ``value`` is typed optional)
+        best_key: tuple[float, int] | None = None  # (value, -origin): ties go to the first asked for
         for t in trials:
             if before is not None and t.number >= before:
                 continue
             if t.user_attrs.get("surplus") or t.number in retried:
                 continue
-            if t.state == TrialState.FAIL and "error" not in t.user_attrs:
-                continue  # its worker died: the heartbeat re-enqueued it
+            if _abandoned(t):
+                continue
             st.counted += 1
             st.seconds += _duration(t)
             if t.state in LIVE:
@@ -143,8 +167,9 @@ class Tuner:
             elif t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value):
                 st.complete += 1
                 st.values.append(t.value)
-                if best_value is None or t.value > best_value:
-                    best, best_value = t, t.value
+                key = (t.value, -_origin(t, by_number))
+                if best_key is None or key > best_key:
+                    best, best_key = t, key
             elif t.state == TrialState.PRUNED:
                 st.pruned += 1
             else:
@@ -165,7 +190,7 @@ class Tuner:
         study, outcome = self.study(cell), {}
 
         def objective(trial: optuna.Trial) -> float:
-            if self.state(cell, before=trial.number).exhausted:
+            if self.state(cell, before=trial.number).exhausted or self._second_defaults(study, trial):
                 trial.set_user_attr("surplus", True)
                 raise optuna.TrialPruned()
             trial.set_user_attr("worker", worker_id())
@@ -198,6 +223,15 @@ class Tuner:
 
         study.optimize(objective, n_trials=1, catch=(RunFailed,), gc_after_trial=False)
         return outcome.get("record", False)
+
+    @staticmethod
+    def _second_defaults(study: optuna.Study, trial: optuna.Trial) -> bool:
+        """``trial`` is the defaults trial and another worker enqueued it too (both saw a fresh study):
+        only the first copy runs."""
+        if not trial.user_attrs.get("defaults"):
+            return False
+        return any(t.number < trial.number and t.user_attrs.get("defaults") and not _abandoned(t)
+                   and not t.user_attrs.get("surplus") for t in study.get_trials(deepcopy=False))
 
     def retry_failed(self, cell: Cell) -> int:
         """Give the failed trials of ``cell`` another go with the same parameters (``--retry-failed``)."""

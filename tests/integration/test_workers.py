@@ -125,7 +125,9 @@ def test_two_workers_one_killed_finish_the_grid_exactly_once(backend, suite, tmp
                 and t.user_attrs.get("record", {}).get("status", "ok") == "ok" for t in trials)
     assert stale == 1, "the killed worker's trial was not failed by its heartbeat"
 
-    # the same suite run by one worker on a fresh storage gives the same records
+    # the same suite run by one worker on a fresh storage gives the same records: each cell's two
+    # trials are the defaults and the sampler's first (random) draw, and a tie between them goes to
+    # the trial first asked for even when the killed worker's retry took a later number
     single = f"sqlite:///{tmp_path}/single.db"
     finish(worker(suite, tmp_path, single))
     assert exported(single, suite, with_fakes)[0] == runs
