@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -76,7 +75,9 @@ def validate(suite_path: SuiteArg, strict: Strict = False,
     """Check a suite (names, options, data files) without importing torch or touching the network."""
     plugins, suite, cells = _load(suite_path, strict)
     if show_plan:
-        _print_plan(suite, cells, plugins)
+        from tlbench.plan import print_plan
+
+        print_plan(console, suite, cells, plugins)
         return
     table = Table(title=f"{suite.name}: {len(cells)} cells × {len(suite.seeds)} seeds = "
                         f"{len(cells) * len(suite.seeds)} runs")
@@ -118,51 +119,6 @@ def verify(suite_path: SuiteArg, cell: Annotated[str, typer.Option(help="cell id
         raise typer.Exit(1)
 
 
-def _print_plan(suite: Any, cells: list[Any], plugins: Any) -> None:
-    from tlbench.plan import plan
-    from tlbench.report import human_count
-
-    plans = plan(suite, cells, plugins)
-    table = Table(title=f"{suite.name}: the plan")
-    for col in ("strategy", "task", "train rows", "epochs", "examples × epochs / run", "runs", "trials",
-                "examples × epochs"):
-        table.add_column(col, justify="left" if col in ("strategy", "task") else "right")
-    for p in plans:
-        table.add_row(p.strategy, p.task, "full Hub split" if p.train_rows is None else f"{p.train_rows:,}",
-                      f"{p.epochs:g}", "?" if p.per_run is None else human_count(p.per_run), str(p.runs),
-                      "by time" if p.trials is None else str(p.trials),
-                      "?" if p.examples is None else human_count(p.examples))
-    Console(width=max(console.width, 150)).print(table)  # a wide table: not squeezed into 80 columns
-    runs = sum(p.runs for p in plans)
-    trials = list({p.group or id(p): p.trials for p in plans}.values())  # a group's cells share trials
-    known = [p.examples for p in plans if p.examples is not None]
-    tuning = (f"tuning {suite.tuning.budget.describe()} per tunable cell" if suite.tuning else "no tuning")
-    console.print(f"{len(cells)} cells × {len(suite.seeds)} seeds; {tuning}: {runs} runs "
-                  f"(default and tuned) and {sum(t or 0 for t in trials)} trials"
-                  f"{' (plus time-budgeted cells)' if None in trials else ''}; about "
-                  f"{human_count(sum(known))} training examples × epochs"
-                  f"{' (cells with unknown sizes not counted)' if len(known) < len(plans) else ''}. "
-                  "A frozen-feature strategy's epochs run over cached features: its encoder work is one "
-                  "pass over each split per task, shared by its seeds and trials."
-                  + (" A multitask group trains once per seed and trial for all its tasks (its trials "
-                     "are counted once)." if any(p.group for p in plans) else ""))
-
-
-class RichProgress:
-    """The engine's progress sink, drawn with rich (one transient bar per training or extraction)."""
-
-    def __init__(self, progress: Any):
-        self.progress = progress
-
-    @contextmanager
-    def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
-        task_id = self.progress.add_task(f"  {description}", total=total)
-        try:
-            yield lambda n: self.progress.advance(task_id, n)
-        finally:
-            self.progress.remove_task(task_id)
-
-
 @app.command()
 @_user_errors
 def run(suite_path: SuiteArg, storage: Storage = None, results: Results = None,
@@ -179,8 +135,7 @@ def run(suite_path: SuiteArg, storage: Storage = None, results: Results = None,
     import os
     import socket
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from tlbench.progress import RichProgress, outcome_line, rich_bar, run_summary
     from tlbench.records import export_jsonl
     from tlbench.runner import Runner
     from tlbench.status import open_store, work_units
@@ -197,15 +152,14 @@ def run(suite_path: SuiteArg, storage: Storage = None, results: Results = None,
                   f"{done} of {total or '?'} pieces of work already done. Worker "
                   f"{socket.gethostname()}:{os.getpid()}; storage {safe_url(url)}")
     started, outcomes = time.perf_counter(), []
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
-        with Progress(*columns, console=console) as bar:
+        with rich_bar(console) as bar:
             runner = Runner(suite, plugins, device=device, progress=RichProgress(bar), store=store)
             grid = bar.add_task("grid", total=total, completed=done)
 
             def shown(outcome: Any) -> None:
                 outcomes.append(outcome)
-                bar.console.print(_outcome_line(outcome.kind, outcome.record))
+                bar.console.print(outcome_line(outcome.kind, outcome.record))
                 bar.update(grid, completed=work_units(cells, suite, store, tuner)[1])
 
             worker = Worker(suite, cells, store, runner.execute, tuner=tuner, retry_failed=retry_failed,
@@ -218,7 +172,7 @@ def run(suite_path: SuiteArg, storage: Storage = None, results: Results = None,
         raise typer.Exit(130) from None
     records = store.records()
     export_jsonl(records, results_dir / "runs.jsonl")
-    console.print(_summary(records, suite.name))
+    console.print(run_summary(records, suite.name))
     failed = sum(o.record.status == "failed" for o in outcomes)
     console.print(f"[bold]done[/] in {time.perf_counter() - started:.0f} s: {len(outcomes)} runs and trials "
                   f"by this worker, {failed} failed. Next: [cyan]tlbench report {suite_path}[/]")
@@ -244,39 +198,6 @@ def status(suite_path: SuiteArg, storage: Storage = None, results: Results = Non
     console.print(status_table(cells, suite, store, tuner))
     total, done = work_units(cells, suite, store, tuner)
     console.print(f"{done} of {total or '?'} pieces of work done; storage {safe_url(url)}")
-
-
-def _summary(records: list[Any], suite: str) -> Table:
-    """Mean ± sd of the primary metric per strategy and task, over every finished seed."""
-    from tlbench.records import reported
-    from tlbench.report import mean_sd
-
-    by_cell = reported(records)
-    tasks = list(dict.fromkeys(t for _, t in by_cell))
-    table = Table(title=f"{suite}: reported score, mean ± sd over seeds")
-    table.add_column("strategy")
-    for t in tasks:
-        table.add_column(t, justify="right")
-    for s in dict.fromkeys(s for s, _ in by_cell):
-        table.add_row(s, *[mean_sd([r.score() for r in by_cell.get((s, t), ("", []))[1]]) for t in tasks])
-    return table
-
-
-def _outcome_line(kind: str, record: Any) -> str:
-    from rich.markup import escape
-
-    what = f"trial {record.trial_number}" if kind == "trial" else record.variant
-    where = f"{record.strategy} × {record.task} {what} seed {record.seed}"
-    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                       for k, v in record.tuned_params.items())
-    params = escape(f" [{params}]") if params and kind == "trial" else ""  # not rich markup
-    if record.status == "pruned":
-        return f"  [yellow]-[/] {where}{params}: {record.error}"
-    if not record.ok:
-        return f"  [red]✗[/] {where}{params}: {record.error_line}"
-    split = "select" if kind == "trial" else "report"
-    return (f"  [green]✓[/] {where}{params}: {split} {record.primary_metric} {record.score(split):.4f} "
-            f"({record.cost.train_seconds:.1f} s training)")
 
 
 @app.command()

@@ -12,7 +12,8 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tlbench.config import Suite, cell_space, merged_options, task_group
+from tlbench.cells import cell_space, merged_options, task_group
+from tlbench.config import Suite
 from tlbench.interfaces import Options
 from tlbench.plugins import Plugins, get_plugins
 

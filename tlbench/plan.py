@@ -5,7 +5,7 @@ examples x epochs per run (``Strategy.planned_epochs``): the task's ``max_train_
 by the rows of its first mirror file (counted, gzip lines) when the suite reads a mirror. It is an
 upper bound where a task carves its selection rows out of train; a seconds budget gives no trial
 count (shown as such). Cells trained together (a multitask group) count their trials once and their
-examples as each task's share.
+examples as each task's share. :func:`plan` counts; :func:`print_plan` draws it (rich, imported there).
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ import gzip
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @lru_cache(maxsize=64)
@@ -66,3 +69,36 @@ def plan(suite: Any, cells: list[Any], plugins: Any) -> list[CellPlan]:
         out.append(CellPlan(c.strategy, c.task, rows, float(strategy.planned_epochs()),
                             len(c.seeds) * (2 if tuned else 1), trials, c.group_id if c.group else ""))
     return out
+
+
+def print_plan(console: Console, suite: Any, cells: list[Any], plugins: Any) -> None:
+    """The plan as ``tlbench validate --plan`` prints it: a row per cell, then the totals."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from tlbench.report import human_count
+
+    plans = plan(suite, cells, plugins)
+    table = Table(title=f"{suite.name}: the plan")
+    for col in ("strategy", "task", "train rows", "epochs", "examples × epochs / run", "runs", "trials",
+                "examples × epochs"):
+        table.add_column(col, justify="left" if col in ("strategy", "task") else "right")
+    for p in plans:
+        table.add_row(p.strategy, p.task, "full Hub split" if p.train_rows is None else f"{p.train_rows:,}",
+                      f"{p.epochs:g}", "?" if p.per_run is None else human_count(p.per_run), str(p.runs),
+                      "by time" if p.trials is None else str(p.trials),
+                      "?" if p.examples is None else human_count(p.examples))
+    Console(width=max(console.width, 150)).print(table)  # a wide table: not squeezed into 80 columns
+    runs = sum(p.runs for p in plans)
+    trials = list({p.group or id(p): p.trials for p in plans}.values())  # a group's cells share trials
+    known = [p.examples for p in plans if p.examples is not None]
+    tuning = (f"tuning {suite.tuning.budget.describe()} per tunable cell" if suite.tuning else "no tuning")
+    console.print(f"{len(cells)} cells × {len(suite.seeds)} seeds; {tuning}: {runs} runs "
+                  f"(default and tuned) and {sum(t or 0 for t in trials)} trials"
+                  f"{' (plus time-budgeted cells)' if None in trials else ''}; about "
+                  f"{human_count(sum(known))} training examples × epochs"
+                  f"{' (cells with unknown sizes not counted)' if len(known) < len(plans) else ''}. "
+                  "A frozen-feature strategy's epochs run over cached features: its encoder work is one "
+                  "pass over each split per task, shared by its seeds and trials."
+                  + (" A multitask group trains once per seed and trial for all its tasks (its trials "
+                     "are counted once)." if any(p.group for p in plans) else ""))
