@@ -1,11 +1,14 @@
 """Records -> the numbers of a leaderboard (a plain dict, also written as JSON). Pure: no training.
 
 Per task and strategy: the reported runs (tuned where tuning produced them, else the defaults'), their
-mean with a t-interval and a bootstrap interval over seeds, the per-seed values, secondary metrics,
-costs, the defaults' score next to the tuned one, and the spread of selection scores over tuning
-trials. Per task: every strategy against the baseline on the same items and seeds (paired bootstrap
-over items, exact McNemar for accuracy-type metrics, Holm across the task's comparisons) and a
-win-probability matrix. Across tasks: mean ranks, only for strategies with every task unless allowed.
+mean with a t-interval over seeds, every seed's value, secondary metrics, costs, the defaults' score
+next to the tuned one, and the spread of selection scores over tuning trials. Per task: every
+strategy against the baseline (:mod:`tlbench.bootstrap`'s two-level paired bootstrap: seeds and
+test items both vary) and the matrix of P(row outperforms column). The verdicts come from
+Holm-adjusted p-values over *one family*: every comparison with the baseline on every task (the
+Transfer table reprints some of them). Across tasks: mean ranks with bootstrap intervals and a
+Friedman test with Nemenyi's critical difference (:mod:`tlbench.ranks`), for the strategies that
+have every task unless allowed.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from tlbench import stats
+from tlbench import ranks, stats
+from tlbench.bootstrap import TaskBootstrap, p_outperform
 from tlbench.record import RunRecord, last_line
 from tlbench.records import by_variant, latest, reported
 
@@ -52,12 +56,22 @@ COST_FIELDS = ("trainable_params", "total_params", "trainable_share", "stored_by
                "peak_memory_bytes", "eval_examples_per_second")
 
 
-def analyse(records: list[RunRecord], *, baseline: str, n_resamples: int = 1000,
-            seed: int = 0, allow_missing: bool = False) -> dict[str, Any]:
+ALPHA = 0.05
+METHOD = ("two-level paired bootstrap: report items resampled and shared by all strategies (by cluster "
+          "where the task declares clusters), seeds resampled within each strategy; standard error with "
+          "the seed level corrected for few seeds (sqrt(n/(n-1))) and the seed x item interaction counted "
+          "once; 95% intervals and two-sided p-values from Student's t with Welch-Satterthwaite degrees "
+          "of freedom")
+
+
+def analyse(records: list[RunRecord], *, baseline: str, n_resamples: int = 10_000, seed: int = 0,
+            allow_missing: bool = False, margin: float | dict[str, float] | None = None) -> dict[str, Any]:
     """Every number of a leaderboard from ``records`` (compared with the strategy labelled
-    ``baseline``); a plain dict, written as leaderboard.json."""
+    ``baseline``); a plain dict, written as leaderboard.json. ``margin``: an equivalence margin in
+    the primary metric's units, for every task or per task label (the suite's
+    ``equivalence_margin``); ``seed`` seeds every resampling."""
     runs = latest(records)
-    curves = _curves([r for r in runs if r.ok], seed)
+    curves = _curves([r for r in runs if r.ok])
     runs = _largest_size(runs)  # with a train_sizes axis, the tables show each task's largest size
     ok = [r for r in runs if r.ok]
     strategies = ordered(r.strategy for r in runs)
@@ -65,8 +79,11 @@ def analyse(records: list[RunRecord], *, baseline: str, n_resamples: int = 1000,
     variants = by_variant(ok)
     chosen = reported(ok)
     result: dict[str, Any] = {"baseline": baseline, "n_resamples": n_resamples, "tasks": {},
-                              "strategies": strategies, "failed": [], "missing": [], "curves": curves}
+                              "strategies": strategies, "failed": [], "missing": [], "curves": curves,
+                              "statistics": {"method": METHOD, "n_resamples": n_resamples, "rng_seed": seed,
+                                             "alpha": ALPHA}}
     means: dict[str, dict[str, float]] = {s: {} for s in strategies}
+    draws: dict[str, dict[str, np.ndarray]] = {}
     for t in tasks:
         task_runs = [r for r in ok if r.task == t]
         if not task_runs:  # every run of the task failed: no section, but every failure is named
@@ -92,7 +109,7 @@ def analyse(records: list[RunRecord], *, baseline: str, n_resamples: int = 1000,
                 _unreported(result, runs, s, t)
                 continue
             values = [r.score() for r in rs]
-            summary = stats.seed_summary(values, seed=seed)
+            summary = stats.seed_summary(values)
             means[s][t] = summary.mean
             default = variants.get((s, t, "default"), [])
             tuning = next((r.tuning for r in rs if r.tuning), None)
@@ -110,14 +127,18 @@ def analyse(records: list[RunRecord], *, baseline: str, n_resamples: int = 1000,
             found = _items(rs)
             if found:
                 item_data[s] = found
-        _compare(entry, item_data, baseline, n_resamples, seed)
+        task_margin = margin.get(t) if isinstance(margin, dict) else margin
+        boot = _resampler(t, task_runs, item_data, n_resamples, seed)
+        draws[t] = _compare(entry, item_data, baseline, boot, task_margin)
         result["tasks"][t] = entry
     for curve in curves.values():  # the baseline against every other strategy on the curve
         if baseline in curve["strategies"]:
             curve["crossovers"] = {s: crossover(curve, baseline, s)
                                    for s in curve["strategies"] if s != baseline}
+    result["statistics"]["family"] = _holm_family(result["tasks"])
     result["transfer"] = _transfer(ok, result["tasks"], baseline)
     result["mean_rank"] = stats.mean_ranks(means, tasks, allow_missing=allow_missing)
+    result["ranks"] = _ranks(means, draws, [t for t in tasks if t in result["tasks"]], result["mean_rank"])
     result["coverage"] = {s: {"tasks": sum(t in means[s] for t in tasks), "of": len(tasks)}
                           for s in strategies}
     return result
@@ -130,33 +151,86 @@ def _unreported(result: dict[str, Any], runs: list[RunRecord], strategy: str, ta
         {"strategy": strategy, "task": task, "errors": sorted({last_line(r.error) for r in failed})})
 
 
-def _compare(entry: dict[str, Any], item_data: dict[str, tuple[dict[int, np.ndarray], str]],
-             baseline: str, n_resamples: int, seed: int) -> None:
+def _resampler(task: str, runs: list[RunRecord], item_data: dict[str, tuple[dict[int, np.ndarray], str]],
+               n_resamples: int, seed: int) -> TaskBootstrap | None:
+    """The task's shared resamples, by the clusters its records declare (None: nothing is paired)."""
     sizes = {d[next(iter(d))].shape[0] for d, _ in item_data.values()}
     if len(sizes) != 1:  # different report items: nothing is paired
-        return
-    indices = stats.resample_indices(sizes.pop(), n_resamples, seed)
-    resampled = {s: stats.resampled_metric(np.stack(list(d.values())), how, indices)
-                 for s, (d, how) in item_data.items()}
-    entry["win_probability"] = stats.win_probability(resampled)
-    if baseline not in item_data:
-        return
-    base, how = item_data[baseline]
-    found: dict[str, stats.Comparison] = {}
-    for s, (d, s_how) in item_data.items():
-        common = sorted(set(d) & set(base))
-        if s == baseline or s_how != how or not common:
-            continue
-        a, b = np.stack([d[k] for k in common]), np.stack([base[k] for k in common])
-        c = stats.paired_bootstrap(a, b, how, indices)
-        binary = how == "mean" and np.isin(a, (0.0, 1.0)).all() and np.isin(b, (0.0, 1.0)).all()
-        mcnemar = stats.mcnemar_exact(a[..., 0], b[..., 0]) if binary else None
-        found[s] = stats.Comparison(c.delta, c.low, c.high, c.p_value, c.seeds, mcnemar)
-    adjusted = stats.holm([c.p_value for c in found.values()])
-    for (s, c), p_holm in zip(found.items(), adjusted, strict=True):
-        entry["comparisons"][s] = {"delta": c.delta, "ci95": [c.low, c.high], "p_value": c.p_value,
-                                   "p_holm": p_holm, "mcnemar_p": c.mcnemar_p, "seeds": c.seeds,
-                                   "verdict": c.verdict}
+        return None
+    n = sizes.pop()
+    declared = {(tuple(r.items.clusters), r.items.cluster_by) for r in runs
+                if r.items and r.items.clusters and len(r.items.clusters) == n}
+    clusters, cluster_by = next(iter(declared)) if len(declared) == 1 else (None, None)
+    return TaskBootstrap(n, clusters=clusters, cluster_by=cluster_by, n_resamples=n_resamples, seed=seed,
+                         task=task)
+
+
+def _compare(entry: dict[str, Any], item_data: dict[str, tuple[dict[int, np.ndarray], str]], baseline: str,
+             boot: TaskBootstrap | None, margin: float | None) -> dict[str, np.ndarray]:
+    """Every strategy against the baseline (p-values not yet adjusted: :func:`_holm_family`), and
+    P(row outperforms column). Returns each strategy's two-level resampled means (for ranks)."""
+    if boot is None:
+        return {}
+    entry["resampling"] = {"items": boot.n_items, "clusters": boot.n_clusters, "cluster_by": boot.cluster_by}
+    arrays = {s: (np.stack([d[k] for k in sorted(d)]), how) for s, (d, how) in item_data.items()}
+    per_seed = {s: boot.per_seed(s, x, how) for s, (x, how) in arrays.items()}
+    entry["p_outperform"] = {r: {c: p_outperform(per_seed[r], per_seed[c]) for c in per_seed if c != r}
+                             for r in per_seed}
+    if baseline in arrays:
+        base, how = arrays[baseline]
+        for s, (x, s_how) in arrays.items():
+            if s == baseline or s_how != how:
+                continue
+            c = boot.compare((s, x), (baseline, base), how, margin=margin, alpha=ALPHA)
+            entry["comparisons"][s] = {
+                "delta": c.delta, "ci95": [c.low, c.high], "se": c.se, "df": c.df, "p_value": c.p_value,
+                "p_holm": None, "mde": c.mde, "margin": c.margin, "tost_p": c.tost_p, "tost_p_holm": None,
+                "items_ci95": [c.items_low, c.items_high], "seeds": list(c.seeds), "testable": c.testable,
+                "verdict": None}
+    return {s: boot.draws(s, x, how) for s, (x, how) in arrays.items()}
+
+
+def _holm_family(tasks: dict[str, Any]) -> dict[str, Any]:
+    """Holm over every testable comparison of every task (and, separately, over their equivalence
+    tests); each comparison's verdict from its adjusted p-values. Returns the family's description."""
+    members = [(t, s, c) for t, e in tasks.items() for s, c in e["comparisons"].items() if c["testable"]]
+    for (_, _, c), p in zip(members, stats.holm([c["p_value"] for _, _, c in members]), strict=True):
+        c["p_holm"] = p
+    with_margin = [c for _, _, c in members if c["tost_p"] is not None]
+    for c, p in zip(with_margin, stats.holm([c["tost_p"] for c in with_margin]), strict=True):
+        c["tost_p_holm"] = p
+    for _, _, c in members:
+        if c["p_holm"] < ALPHA:
+            c["verdict"] = "better" if c["delta"] > 0 else "worse"
+        elif c["tost_p_holm"] is not None and c["tost_p_holm"] < ALPHA:
+            c["verdict"] = "equivalent"
+        else:
+            c["verdict"] = "tie"
+    untestable = sum(not c["testable"] for e in tasks.values() for c in e["comparisons"].values())
+    return {"size": len(members), "tasks": len({t for t, _, _ in members}),
+            "equivalence_tests": len(with_margin), "untestable": untestable,
+            "members": "every comparison with the baseline on every task, each strategy with at least two "
+                       "seeds on both sides (the Transfer table reprints some of them)"}
+
+
+def _ranks(means: dict[str, dict[str, float]], draws: dict[str, dict[str, np.ndarray]], tasks: list[str],
+           mean_rank: dict[str, float | None]) -> dict[str, Any]:
+    """Across tasks, for the strategies that have a mean rank: the Friedman test with Nemenyi's
+    critical difference (2+ strategies, 2+ tasks, all of them present), and bootstrap intervals of
+    the mean ranks (when every such task has resamples of every such strategy)."""
+    ranked = [s for s, r in mean_rank.items() if r is not None]
+    complete = [t for t in tasks if all(t in means[s] for s in ranked)]
+    out: dict[str, Any] = {"strategies": ranked, "tasks": complete, "friedman": None, "intervals": None}
+    if len(ranked) < 2 or len(complete) < 2:
+        out["note"] = "a test across tasks needs at least two strategies with scores on at least two tasks"
+        return out
+    scores = np.array([[means[s][t] for s in ranked] for t in complete])
+    out["friedman"] = ranks.friedman(scores, alpha=ALPHA).as_dict()
+    if all(s in draws.get(t, {}) for t in complete for s in ranked):
+        iv = ranks.rank_intervals([np.stack([draws[t][s] for s in ranked]) for t in complete])
+        out["intervals"] = {s: {"low": iv.low[i], "high": iv.high[i], "p_best": iv.p_best[i]}
+                            for i, s in enumerate(ranked)}
+    return out
 
 
 def _transfer(ok: list[RunRecord], tasks: dict[str, Any], baseline: str) -> dict[str, Any]:
@@ -187,7 +261,7 @@ def _largest_size(runs: list[RunRecord]) -> list[RunRecord]:
     return [r for r in runs if r.train_size is None or _size_key(r.train_size) == largest[r.task]]
 
 
-def _curves(ok: list[RunRecord], seed: int) -> dict[str, Any]:
+def _curves(ok: list[RunRecord]) -> dict[str, Any]:
     """task -> strategy -> one point per training size: the rows actually used (the mean over
     seeds of the train split's size) and the reported score's mean and intervals."""
     sized: dict[Any, list[RunRecord]] = {}
@@ -197,7 +271,7 @@ def _curves(ok: list[RunRecord], seed: int) -> dict[str, Any]:
     curves: dict[str, Any] = {}
     for size in sorted(sized, key=_size_key):
         for (s, t), (_, rs) in reported(sized[size]).items():
-            summary = stats.seed_summary([r.score() for r in rs], seed=seed)
+            summary = stats.seed_summary([r.score() for r in rs])
             rows = float(np.mean([r.data.sizes.get("train", 0) if r.data else 0 for r in rs]))
             curves.setdefault(t, {"metric": rs[0].primary_metric, "strategies": {}})["strategies"].setdefault(
                 s, []).append({"size": size, "rows": rows, **summary.as_dict()})

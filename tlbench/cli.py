@@ -93,11 +93,20 @@ def validate(suite_path: SuiteArg, strict: Strict = False,
 @app.command()
 @_user_errors
 def verify(suite_path: SuiteArg, cell: Annotated[str, typer.Option(help="cell id (a unique prefix will do)")],
-           seed: Annotated[int | None, typer.Option(help="which seed [default: the first stored]")] = None,
+           seed: Annotated[int | None, typer.Option(
+               help="a stored seed is reproduced, a new one trained [default: the first stored]")] = None,
+           tolerance: Annotated[float | None, typer.Option(
+               help="absolute tolerance of a same-seed rerun, in the metric's units [default: per device, "
+                    "tlbench.verify.DEFAULT_TOLERANCE]")] = None,
            storage: Storage = None, results: Results = None,
            device: Annotated[str, typer.Option(help="auto, cpu, cuda, ...")] = "auto",
            strict: Strict = False) -> None:
-    """Rerun one cell's seed and say whether the new score falls inside the stored 95% interval."""
+    """Rerun one cell's seed: a stored seed must reproduce its stored score within a tolerance, a new
+    seed must fall inside the 95% prediction interval over the stored seeds.
+
+    Exit status 0 when it does, 1 when it does not, 3 when there is nothing to check against (a new
+    seed with fewer than two stored seeds, or stored seeds that all score the same).
+    """
     from tlbench.records import current, stored_records
     from tlbench.runner import Runner
     from tlbench.verify import find_cell
@@ -109,13 +118,33 @@ def verify(suite_path: SuiteArg, cell: Annotated[str, typer.Option(help="cell id
     target = find_cell(cells, cell)
     records = current(records, cells, suite.tuning)  # not a tuned run of an older tuning
     # a real rerun: a multitask group trains again rather than reading its kept training
-    v = check(target, records, Runner(suite, plugins, device=device).execute, seed)
-    where = (f"the stored 95% interval [{v.low:.4f}, {v.high:.4f}] over {v.n} seeds" if v.n > 1
-             else "the stored score (one seed: no interval)")
-    console.print(f"{target.strategy} × {target.task} ({v.variant}) seed {v.seed}: {v.metric} stored "
-                  f"{v.stored:.4f}, now {v.now:.4f} (difference {v.now - v.stored:+.4f}); "
-                  + ("[green]inside[/] " if v.inside else "[red]outside[/] ") + where)
-    if not v.inside:
+    v = check(target, records, Runner(suite, plugins, device=device).execute, seed, tolerance)
+    head = f"{target.strategy} × {target.task} ({v.variant}) seed {v.seed}"
+    scale = (f"{v.delta_sd:.2g} sd of {v.n} seeds" if v.delta_sd is not None
+             else "sd unknown" if v.n < 2 else f"sd 0 over {v.n} seeds")
+    if v.stored is not None:
+        kinds = "/".join(dict.fromkeys((v.stored_device or "?", v.now_device)))
+        tol = f"tolerance {v.tolerance:g}, " + ("given" if tolerance is not None else f"declared for {kinds}")
+        verdict = "[green]matches[/] the stored run" if v.passed else "[red]differs from[/] the stored run"
+        console.print(f"{head}: {v.metric} stored {v.stored:.4f}, now {v.now:.4f}; |Δ| {v.delta:.3g} "
+                      f"({scale}); {verdict} ({tol})")
+    elif v.interval is not None:
+        low, high = v.interval
+        verdict = "[green]inside[/]" if v.passed else "[red]outside[/]"
+        console.print(f"{head} (a new seed): {v.metric} now {v.now:.4f}; {v.n} stored seeds: mean "
+                      f"{v.mean:.4f}, sd {v.sd:.4f}; |Δ| from their mean {v.delta:.3g} ({scale}); "
+                      f"{verdict} the 95% prediction interval [{low:.4f}, {high:.4f}] of a new seed")
+    else:
+        why = (f"one stored seed ({v.mean:.4f})" if v.n < 2
+               else f"the {v.n} stored seeds all score {v.mean:.4f}")
+        console.print(f"{head} (a new seed): {v.metric} now {v.now:.4f}; {why}: no prediction interval; "
+                      f"Δ = {v.now - v.mean:+.4f} ({scale}); [yellow]not checkable[/] (rerun a stored seed, "
+                      f"or store more seeds)")
+    if v.note:
+        console.print(f"[yellow]note[/]: {v.note}")
+    if not v.checkable:
+        raise typer.Exit(3)
+    if not v.passed:
         raise typer.Exit(1)
 
 
@@ -219,7 +248,8 @@ def report(suite_path: SuiteArg, storage: Storage = None, results: Results = Non
     if len(now) < len(records):
         console.print(f"{len(records) - len(now)} records of cells or tunings no longer in {suite_path} "
                       f"are kept in the storage and runs.jsonl, and left out of the leaderboard")
-    written = write_report(now, suite.name, results_dir, baseline=suite.baseline)
+    written = write_report(now, suite.name, results_dir, baseline=suite.baseline,
+                           margin=suite.equivalence_margin)
     also = ", ".join(p.name for p in written[1:]) or "nothing else"
     console.print(f"wrote [bold]{written[0]}[/] (and {also}) from {len(records)} records ({source})")
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, model_validator
 
 from tlbench.errors import ConfigError, TlbenchError, suggest
 from tlbench.interfaces import Options
@@ -83,6 +83,10 @@ class RawSuite(_Raw):
         None, description="strategy label the leaderboard compares with [default: the first strategy]")
     train_sizes: list[int | Literal["full"]] | None = Field(
         None, min_length=1, description="a grid axis: every cell at each training-set size (learning curves)")
+    equivalence_margin: PositiveFloat | dict[str, PositiveFloat] | None = Field(
+        None, description="a difference from the baseline smaller than this (in the primary metric's units; "
+                          "one for all tasks or per task label) is practically nil: the leaderboard then "
+                          "tests equivalence (two one-sided tests) and can say \"equivalent\"")
     tasks: dict[str, dict[str, Any]]
     strategies: dict[str, dict[str, Any]]
     overrides: list[RawOverride] = Field(default_factory=list)
@@ -129,6 +133,7 @@ class Suite(_Raw):
     max_retries: int = 2
     baseline: str  # a strategy label of this suite (the first one unless the suite names one)
     train_sizes: tuple[int | str, ...] | None = None
+    equivalence_margin: float | dict[str, float] | None = None
 
 
 # -- error formatting ------------------------------------------------------------------------
@@ -247,6 +252,13 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
         if any(s <= 0 for s in sizes) or len(set(map(str, raw.train_sizes))) != len(raw.train_sizes):
             problems.append(f"train_sizes: positive, distinct sizes (and \"full\") expected, "
                             f"got {raw.train_sizes}")
+    if isinstance(raw.equivalence_margin, dict):
+        for label in raw.equivalence_margin:
+            if label not in raw.tasks:
+                close = suggest(label, list(raw.tasks))
+                hint = f" Did you mean: {', '.join(close)}?" if close else ""
+                problems.append(f"equivalence_margin.{label}: not a task of this suite.{hint} "
+                                f"Tasks: {', '.join(raw.tasks)}.")
     for i, model in enumerate(raw.models):
         if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().is_dir():
             problems.append(f"models[{i}]: local model directory {model!r} not found "
@@ -304,6 +316,7 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
         heartbeat_seconds=raw.heartbeat_seconds, max_retries=raw.max_retries,
         baseline=raw.baseline or next((s.label for s in strategies if s), ""),
         train_sizes=tuple(raw.train_sizes) if raw.train_sizes else None,
+        equivalence_margin=raw.equivalence_margin,
     )
     from tlbench.cells import cell_problems  # cells imports this module's types
 

@@ -104,7 +104,10 @@ class ModelRef:
 
 
 class Task(ABC):
-    """A benchmark task. Subclasses set ``Options``, ``primary_metric`` and implement the rest."""
+    """A benchmark task. Subclasses set ``Options``, ``primary_metric`` and implement the rest.
+
+    Optional, for the leaderboard's paired tests: :meth:`item_stats` (per-item statistics of the
+    report split) and :meth:`item_clusters` (which of those items are resampled together)."""
 
     Options: ClassVar[type[TaskOptions]] = TaskOptions
     primary_metric: ClassVar[str]
@@ -150,6 +153,16 @@ class Task(ABC):
         """Per-item statistics of ``predictions`` and the reducer that turns them back into the
         primary metric (``tlbench.stats.REDUCERS``: ``mean``, ``f1``, ``pearson``, ``mcc``), kept in
         each record for the leaderboard's paired tests. None: this task offers no paired tests."""
+        return None
+
+    def item_clusters(self, split: Any) -> tuple[str, list[str]] | None:
+        """The report split's items grouped into clusters the paired bootstrap resamples whole:
+        (what a cluster is, e.g. ``"paragraph"``; one label per item, in the order of
+        :meth:`item_stats`' rows). Items that share a label are not independent (questions on one
+        paragraph, sentences of one document), so a comparison resampling them one by one would be
+        overconfident. None (the default): the items are independent. Labels need only be equal
+        within a cluster and stable across loads of the same split; a list of the wrong length is
+        dropped by the runner (noted in the record's ``items.clusters_error``)."""
         return None
 
     def references(self, split: Any) -> list[Any]:

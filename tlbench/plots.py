@@ -125,7 +125,8 @@ def learning_curve(task: str, curve: dict[str, Any], label: str, path: Path) -> 
 
 def draw(analysis: dict[str, Any], directory: Path) -> dict[str, list[Path]]:
     """All figures, by task: ``plots/pareto_<task>.png``, ``plots/seeds_<task>.png`` and, with a
-    ``train_sizes`` axis, ``plots/curve_<task>.png``."""
+    ``train_sizes`` axis, ``plots/curve_<task>.png``; under ``"across tasks"`` the
+    critical-difference diagram ``plots/critical_difference.png``."""
     directory.mkdir(parents=True, exist_ok=True)
     out: dict[str, list[Path]] = {}
     for task, entry in analysis["tasks"].items():
@@ -136,4 +137,78 @@ def draw(analysis: dict[str, Any], directory: Path) -> dict[str, list[Path]]:
             paths.append(learning_curve(task, analysis["curves"][task], entry["label"],
                                         directory / f"curve_{safe}.png"))
         out[task] = [p for p in paths if p]
+    friedman = (analysis.get("ranks") or {}).get("friedman")
+    if friedman:
+        out["across tasks"] = [critical_difference(
+            analysis["ranks"]["strategies"], friedman["mean_ranks"], friedman["cd"],
+            directory / "critical_difference.png",
+            title=f"Mean rank over {friedman['n']} tasks (Nemenyi, α = {friedman['alpha']})")]
     return out
+
+
+def critical_difference(names: list[str], mean_ranks: list[float], cd: float, path: Path,
+                        title: str = "") -> Path:
+    """A critical-difference diagram (Demšar 2006, fig. 1): the rank axis 1..k (1 = best, on the left),
+    each strategy a line to its name and mean rank, the better half on the left, a thick bar joining
+    each group the Nemenyi test does not separate (:func:`tlbench.ranks.cliques`), and a bar of length
+    CD above the axis."""
+    from tlbench.ranks import cliques
+
+    if len(names) != len(mean_ranks) or len(names) < 2:
+        raise ValueError(f"a CD diagram needs a mean rank for each of 2 or more names, got "
+                         f"{len(names)} names and {len(mean_ranks)} ranks")
+    k = len(names)
+    order = sorted(range(k), key=lambda i: (mean_ranks[i], i))
+    left, right = order[:(k + 1) // 2], order[(k + 1) // 2:][::-1]  # outermost row = furthest rank
+    groups = cliques(mean_ranks, cd)
+    # sizes in inches; data x in ranks, data y in inches (0 = the axis, labels below)
+    axis_in = 4.8
+    label_in = [0.15 * axis_in + 0.1 + 0.08 * max(len(f"{names[i]} (0.00)") for i in side)
+                for side in (left, right)]
+    span = max(k - 1, 1)
+    title_in = 0.35 if title else 0.0
+    top = 0.88 + title_in
+    bars_start = -0.18
+    rows_start = bars_start - 0.14 * len(groups) - 0.15
+    bottom = rows_start - 0.27 * (max(len(left), len(right)) - 1) - 0.25
+    plt, fig = _figure(axis_in + sum(label_in), top - bottom)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    per_in = span / axis_in  # ranks per inch
+    ax.set_xlim(1 - label_in[0] * per_in, max(k + label_in[1] * per_in, 1 + cd + 0.1 * span))
+    ax.set_ylim(bottom, top)
+    ax.axis("off")
+    # the rank axis, ticks up, numbers above
+    ax.plot([1, k], [0, 0], color="black", linewidth=1.2)
+    for t in range(1, k + 1):
+        ax.plot([t, t], [0, 0.09], color="black", linewidth=1.2)
+        ax.text(t, 0.13, str(t), ha="center", va="bottom", fontsize=9)
+        if t < k:
+            ax.plot([t + 0.5, t + 0.5], [0, 0.05], color="black", linewidth=0.8)
+    # the CD bar, from rank 1
+    y_cd = 0.55
+    ax.plot([1, 1 + cd], [y_cd, y_cd], color="black", linewidth=1.2)
+    for x in (1, 1 + cd):
+        ax.plot([x, x], [y_cd - 0.05, y_cd + 0.05], color="black", linewidth=1.2)
+    ax.text(1 + cd / 2, y_cd + 0.07, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=9)
+    # each strategy: down from its rank, out to its side
+    for side, members in (("left", left), ("right", right)):
+        for row, i in enumerate(members):
+            y = rows_start - 0.27 * row
+            r = mean_ranks[i]
+            end = 1 - 0.12 * span if side == "left" else k + 0.12 * span
+            ax.plot([r, r, end], [0, y, y], color="black", linewidth=0.9)
+            ax.plot([r], [0], marker="o", markersize=3, color="black")
+            label = f"{names[i]} ({r:.2f})" if side == "left" else f"({r:.2f}) {names[i]}"
+            ax.text(end + (-0.03 if side == "left" else 0.03) * span, y, label, fontsize=9, va="center",
+                    ha="right" if side == "left" else "left")
+    # groups not separated: thick bars just below the axis, a little past their ends
+    for g, group in enumerate(groups):
+        lo, hi = mean_ranks[group[0]], mean_ranks[group[-1]]
+        y = bars_start - 0.14 * g
+        ax.plot([lo - 0.03 * span, hi + 0.03 * span], [y, y], color="black", linewidth=3.5,
+                solid_capstyle="butt")
+    if title:
+        ax.text((1 + k) / 2, top - 0.08, title, ha="center", va="top", fontsize=10)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

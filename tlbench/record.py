@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 SCHEMA_VERSION: Final = 2
 
@@ -50,6 +50,19 @@ class Items(_Frozen):
     reduce: str | None = None
     #: why the statistics were dropped (they did not reduce to the metric): no paired tests
     error: str | None = None
+    #: one cluster label per row of ``stats`` (``Task.item_clusters``): rows with the same label are
+    #: resampled together by the paired bootstrap. None: the items are resampled independently
+    clusters: list[str] | None = None
+    #: what a cluster is, e.g. ``paragraph`` (the leaderboard says "resampled by paragraph")
+    cluster_by: str | None = None
+    #: why the task's clusters were dropped (not one per item): the items are resampled independently
+    clusters_error: str | None = None
+
+    @model_validator(mode="after")
+    def _one_cluster_per_item(self) -> Items:
+        if self.clusters is not None and self.stats is not None and len(self.clusters) != len(self.stats):
+            raise ValueError(f"{len(self.clusters)} cluster labels for {len(self.stats)} item rows")
+        return self
 
 
 class Source(_Frozen):

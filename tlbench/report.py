@@ -9,6 +9,16 @@ import numpy as np
 
 from tlbench.record import RunRecord
 from tlbench.records import latest
+from tlbench.report_stats import (
+    across_tasks,
+    delta_cell,
+    method_text,
+    outperform_table,
+    rank_cell,
+    resampling_line,
+    seed_cell,
+    verdict_cell,
+)
 
 
 def human_count(n: float) -> str:
@@ -46,13 +56,6 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
-def _interval(entry: dict[str, Any]) -> str:
-    low, high = entry["ci95_t"]
-    if entry["n"] < 2 or not np.isfinite(low):
-        return f"{_fmt(entry['mean'])} (n={entry['n']})"
-    return f"{_fmt(entry['mean'])} ± {_fmt((high - low) / 2)} (n={entry['n']})"
-
-
 def _bold_best(cells: list[str], values: list[float | None], higher: bool) -> list[str]:
     finite = [v for v in values if v is not None and np.isfinite(v)]
     if len(finite) < 2:
@@ -73,23 +76,18 @@ def leaderboard(records: list[RunRecord], suite: str, *, baseline: str,
     tasks = list(a["tasks"])
     ranks = a["mean_rank"]
     order = sorted(a["strategies"], key=lambda s: (ranks.get(s) is None, ranks.get(s) or 0.0))
-    lines = [f"# {suite}: leaderboard", "",
-             "Scores are on each task's report split, never used for choosing: mean ± half the 95% "
-             "t-interval over seeds (n seeds; the bootstrap interval and every seed's value are in "
-             "leaderboard.json). A strategy's reported runs are its tuned ones where the suite tunes, "
-             f"else its defaults. Δ compares with `{a['baseline']}` on the same items and seeds: a "
-             f"paired bootstrap over items ({a['n_resamples']} resamples, seeds averaged), Holm-corrected "
-             "across a task's comparisons; **tie** when the 95% interval contains zero. Mean rank: 1 is "
-             "best, over tasks, only for strategies with every task. Best per column in bold.", ""]
+    lines = [f"# {suite}: leaderboard", "", method_text(a), "",
+             "Mean rank: 1 is best, over tasks, with its 95% bootstrap interval, only for strategies with "
+             "every task (see Across tasks). Best per column in bold.", ""]
     head = ["strategy", *[f"{a['tasks'][t]['label']} ({a['tasks'][t]['primary_metric']})" for t in tasks],
             "mean rank", "coverage"]
     lines += ["## Summary", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     columns: list[list[str]] = []
     for t in tasks:
         entries = [a["tasks"][t]["strategies"].get(s) for s in order]
-        cells = [_interval(e) if e else "missing" for e in entries]
+        cells = [seed_cell(e) if e else "missing" for e in entries]
         columns.append(_bold_best(cells, [e["mean"] if e else None for e in entries], higher=True))
-    rank_cells = _bold_best([_fmt(ranks.get(s), 2) for s in order], [ranks.get(s) for s in order], False)
+    rank_cells = _bold_best([rank_cell(a, s) for s in order], [ranks.get(s) for s in order], False)
     for i, s in enumerate(order):
         cov = a["coverage"][s]
         lines.append("| " + " | ".join([s, *[col[i] for col in columns], rank_cells[i],
@@ -99,6 +97,7 @@ def leaderboard(records: list[RunRecord], suite: str, *, baseline: str,
         if t in a.get("curves", {}):
             lines += ["", _curve_text(a["curves"][t], a["baseline"])]
         lines += [f"![{Path(f).stem}]({f})" for f in (figures or {}).get(t, [])]
+    lines += across_tasks(a, (figures or {}).get("across tasks", []))
     lines += _transfer_section(a)
     problems = [*[(c, "failed") for c in a["failed"]], *[(c, "missing") for c in a["missing"]]]
     if problems:
@@ -122,7 +121,8 @@ def _transfer_section(a: dict[str, Any]) -> list[str]:
     for s, t in a.get("transfer", {}).items():
         lines += ["", f"## Transfer: {s} against {a['baseline']} trained on each task alone", "",
                   f"One training over {', '.join(t['tasks'])}; Δ is {s} minus `{a['baseline']}` on the "
-                  "same report items and seeds (paired bootstrap, 95% interval).", "",
+                  "same report items: the task tables' comparisons, with their verdicts from the family's "
+                  "Holm-adjusted p-values.", "",
                   "| task | Δ | 95% interval | verdict |", "|---|---|---|---|"]
         for task, c in t["rows"].items():
             label = a["tasks"].get(task, {}).get("label", task)
@@ -130,7 +130,7 @@ def _transfer_section(a: dict[str, Any]) -> list[str]:
                 lines.append(f"| {label} | – | – | no paired comparison (a side is missing) |")
             else:
                 lines.append(f"| {label} | {c['delta']:+.3f} | [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] | "
-                             f"{'**' + c['verdict'] + '**' if c['verdict'] != 'tie' else 'tie'} |")
+                             f"{verdict_cell(c)} |")
         lost = ", ".join(t["lost"]) or "none"
         gained = ", ".join(t["gained"]) or "none"
         lines += ["", f"Negative transfer (worse than alone): {lost}. Positive transfer: {gained}."]
@@ -159,22 +159,20 @@ def _task_section(e: dict[str, Any], task: str, order: list[str], baseline: str)
              f"{sizes.get('select', '?'):,} selection rows; "
              f"{'–' if trunc is None else f'{trunc:.1%}'} of report items truncated.", ""]
     lines += [f"Note on the data: {note}" for note in e.get("notes", [])] + ([""] if e.get("notes") else [])
+    lines += [resampling_line(e), ""] if e.get("resampling") else []
     present = [s for s in order if s in e["strategies"]]
     # the task's declared secondary metrics (records of schema 1, which lack them: the first four)
     secondary = e["secondary_metrics"]
-    head = ["strategy", e["primary_metric"], *secondary, f"Δ vs {baseline} (95% CI)", "verdict (Holm p)",
-            "default → reported", "sensitivity (select sd, trials)", "trainable (share)", "stored / task",
-            "train time", "peak memory", "eval ex/s"]
+    head = ["strategy", e["primary_metric"], *secondary, f"Δ vs {baseline} (95% CI)",
+            "verdict (family-wide Holm p)", "default → reported", "sensitivity (select sd, trials)",
+            "trainable (share)", "stored / task", "train time", "peak memory", "eval ex/s"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     rows: list[list[str]] = []
     numbers: list[list[float | None]] = []
     for s in present:
         x, c, cost = e["strategies"][s], e["comparisons"].get(s), e["strategies"][s]["cost"]
         if c:
-            delta = f"{c['delta']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}]"
-            verdict = f"{c['verdict']} (p={c['p_holm']:.3g})"
-            if c.get("mcnemar_p") is not None:
-                verdict += f"; McNemar p={c['mcnemar_p']:.3g}"
+            delta, verdict = delta_cell(c), verdict_cell(c)
         else:
             delta, verdict = ("baseline", "") if s == baseline else ("–", "no paired data")
         spread = (x["tuning"] or {}).get("select_spread")
@@ -182,7 +180,7 @@ def _task_section(e: dict[str, Any], task: str, order: list[str], baseline: str)
         tuned = (f"{_fmt(x['default_mean'])} → {_fmt(x['mean'])}" if x["variant"] == "tuned"
                  else "defaults")
         share = cost.get("trainable_share")
-        rows.append([s, _interval(x), *[_fmt(x["secondary"].get(k)) for k in secondary], delta, verdict,
+        rows.append([s, seed_cell(x), *[_fmt(x["secondary"].get(k)) for k in secondary], delta, verdict,
                      tuned, sens, f"{human_count(cost['trainable_params'] or 0)} ({(share or 0):.1%})",
                      human_bytes(cost["stored_bytes"] or 0), human_seconds(cost["train_seconds"] or 0),
                      human_bytes(cost["peak_memory_bytes"] or 0),
@@ -196,27 +194,21 @@ def _task_section(e: dict[str, Any], task: str, order: list[str], baseline: str)
         for r, b in zip(rows, bolded, strict=True):
             r[col] = b
     lines += ["| " + " | ".join(r) + " |" for r in rows]
-    wins = e.get("win_probability") or {}
-    if len(wins) > 1:
-        names = [s for s in present if s in wins]
-        lines += ["", "Win probability (share of bootstrap samples where the row beats the column):", "",
-                  "| | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
-        for name in names:
-            cells = ["–" if c == name else f"{wins[name][c]:.2f}" for c in names]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return lines
+    return lines + outperform_table(e, present)
 
 
-def write_report(records: list[RunRecord], suite: str, out_dir: Path, *, baseline: str) -> list[Path]:
+def write_report(records: list[RunRecord], suite: str, out_dir: Path, *, baseline: str,
+                 margin: float | dict[str, float] | None = None) -> list[Path]:
     """LEADERBOARD.md, leaderboard.json (every number, per-seed values included) and
-    leaderboard.csv (one row per strategy and task) under ``out_dir``."""
+    leaderboard.csv (one row per strategy and task) under ``out_dir``; ``margin`` is the suite's
+    ``equivalence_margin``."""
     import csv
     import json
 
     from tlbench.analysis import analyse
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    a = analyse(records, baseline=baseline) if latest(records) else None
+    a = analyse(records, baseline=baseline, margin=margin) if latest(records) else None
     md = out_dir / "LEADERBOARD.md"
     md.write_text(leaderboard(records, suite, baseline=baseline, analysis=a), encoding="utf-8")
     written = [md]
@@ -237,11 +229,14 @@ def write_report(records: list[RunRecord], suite: str, out_dir: Path, *, baselin
             rows.append({"task": t, "strategy": s, "metric": e["primary_metric"], "variant": x["variant"],
                          "n": x["n"], "mean": x["mean"], "sd": x["sd"],
                          "ci95_t_low": x["ci95_t"][0], "ci95_t_high": x["ci95_t"][1],
-                         "ci95_boot_low": x["ci95_bootstrap"][0], "ci95_boot_high": x["ci95_bootstrap"][1],
+                         "min": x["range"][0], "max": x["range"][1],
+                         "values": " ".join(f"{v:.6g}" for v in x["values"]),
                          "default_mean": x["default_mean"], "delta": c.get("delta"),
                          "delta_low": (c.get("ci95") or [None, None])[0],
                          "delta_high": (c.get("ci95") or [None, None])[1],
-                         "p_holm": c.get("p_holm"), "verdict": c.get("verdict"),
+                         "se": c.get("se"), "df": c.get("df"), "p_value": c.get("p_value"),
+                         "p_holm": c.get("p_holm"), "mde": c.get("mde"), "tost_p_holm": c.get("tost_p_holm"),
+                         "verdict": c.get("verdict"),
                          "mean_rank": a["mean_rank"].get(s),
                          **{f"cost_{k}": v for k, v in x["cost"].items()}})
     path = out_dir / "leaderboard.csv"

@@ -361,7 +361,22 @@ def _items(task: Any, predictions: Any, split: Any, metrics: dict[str, float]) -
     if not abs(again - want) <= 1e-6 * max(1.0, abs(want)):
         return {"error": f"{type(task).__name__}.item_stats reduce to {again} with {how!r}, "
                          f"not the {task.primary_metric} {want}: no paired tests for this run"}
-    return {"stats": stats, "reduce": how}
+    return {"stats": stats, "reduce": how, **_clusters(task, split, len(stats))}
+
+
+def _clusters(task: Any, split: Any, n_items: int) -> dict[str, Any]:
+    """The report items' clusters (``Task.item_clusters``), kept only when there is one label per
+    item row: otherwise the paired bootstrap would pair the wrong items, so they are dropped with a
+    note and the items are resampled independently."""
+    declared = task.item_clusters(split)
+    if declared is None:
+        return {}
+    by, labels = declared
+    labels = [str(label) for label in labels]
+    if len(labels) != n_items:
+        return {"clusters_error": f"{type(task).__name__}.item_clusters gave {len(labels)} {by} labels "
+                                  f"for {n_items} item rows: items resampled independently"}
+    return {"clusters": labels, "cluster_by": str(by)}
 
 
 def _dtype(device: str, precision: str) -> str:

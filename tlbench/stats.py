@@ -1,56 +1,86 @@
-"""Statistics of a leaderboard: intervals over seeds, paired tests against a baseline, ranks.
+"""Statistics of a leaderboard's cells: the metric from item statistics, intervals over seeds, Holm.
 
-Numbers come from scipy and numpy; nothing here trains or reads a database.
+Numbers come from scipy and numpy; nothing here trains or reads a database. Comparisons between
+strategies are :mod:`tlbench.bootstrap`'s, ranks across tasks :mod:`tlbench.ranks`'s.
 
 Paired comparisons need per-item data. A task turns its predictions on the report split into *item
 statistics*: one row per evaluation item and a *reducer* that turns rows back into the metric
 (:data:`REDUCERS`): ``mean`` for metrics that are an average over items (accuracy, SQuAD's per-question
 F1), ``f1`` for micro F1 from per-item (true positive, false positive, false negative) counts (CoNLL's
 entity F1, binary F1), ``pearson`` from (prediction, gold) pairs, ``mcc`` from (prediction, gold) binary
-pairs. Resampling items and reducing gives the metric on a bootstrap sample exactly, not an
-approximation by per-item averages.
+pairs. Each reducer is a function of *sums* of per-item features, so a bootstrap resample (items
+weighted by how often they were drawn) gives the metric exactly, not an approximation by per-item
+averages, and all resamples are one matrix product.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats as st
 
-
-def _mean(x: np.ndarray) -> np.ndarray:
-    return x[..., 0].mean(axis=-1)
+__all__ = ["REDUCERS", "Reducer", "SeedSummary", "format_p", "holm", "mean_ranks", "reduce", "seed_summary"]
 
 
-def _f1(x: np.ndarray) -> np.ndarray:
-    tp, fp, fn = x[..., 0].sum(-1), x[..., 1].sum(-1), x[..., 2].sum(-1)
-    denominator = 2 * tp + fp + fn
-    return np.divide(2 * tp, denominator, out=np.zeros_like(denominator, dtype=float), where=denominator > 0)
+def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    numerator, denominator = np.broadcast_arrays(np.asarray(numerator, float), np.asarray(denominator, float))
+    return np.divide(numerator, denominator, out=np.zeros(numerator.shape), where=denominator > 0)
 
 
-def _pearson(x: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class Reducer:
+    """A metric as a function of per-item features summed over items: ``metric(sums, n)``."""
+
+    features: Callable[[np.ndarray], np.ndarray]  # item statistics [..., items, k] -> [..., items, m]
+    metric: Callable[[np.ndarray, np.ndarray], np.ndarray]  # sums [..., m], item count [...] -> [...]
+
+    def __call__(self, items: np.ndarray) -> np.ndarray:
+        """The metric of item statistics ``[..., items, k]`` (every item once)."""
+        f = self.features(np.asarray(items, dtype=float))
+        return self.metric(f.sum(axis=-2), np.asarray(f.shape[-2], dtype=float))
+
+
+def _mean(sums: np.ndarray, n: np.ndarray) -> np.ndarray:
+    return _safe_divide(sums[..., 0], n)
+
+
+def _f1(sums: np.ndarray, n: np.ndarray) -> np.ndarray:
+    tp, fp, fn = sums[..., 0], sums[..., 1], sums[..., 2]
+    return _safe_divide(2 * tp, 2 * tp + fp + fn)
+
+
+def _pearson_features(x: np.ndarray) -> np.ndarray:
     a, b = x[..., 0], x[..., 1]
-    a = a - a.mean(-1, keepdims=True)
-    b = b - b.mean(-1, keepdims=True)
-    denominator = np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
-    return np.divide((a * b).sum(-1), denominator, out=np.zeros(denominator.shape), where=denominator > 0)
+    return np.stack([a, b, a * a, b * b, a * b], axis=-1)
 
 
-def _mcc(x: np.ndarray) -> np.ndarray:
+def _pearson(sums: np.ndarray, n: np.ndarray) -> np.ndarray:
+    sa, sb, saa, sbb, sab = (sums[..., i] for i in range(5))
+    n = np.maximum(n, 1.0)
+    cov, va, vb = sab - sa * sb / n, saa - sa * sa / n, sbb - sb * sb / n
+    return _safe_divide(cov, np.sqrt(np.clip(va, 0, None) * np.clip(vb, 0, None)))
+
+
+def _mcc_features(x: np.ndarray) -> np.ndarray:
     p, g = x[..., 0] > 0.5, x[..., 1] > 0.5
-    tp, tn = (p & g).sum(-1), (~p & ~g).sum(-1)
-    fp, fn = (p & ~g).sum(-1), (~p & g).sum(-1)
-    denominator = np.sqrt(((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)).astype(float))
-    numerator = (tp * tn - fp * fn).astype(float)
-    return np.divide(numerator, denominator, out=np.zeros(denominator.shape), where=denominator > 0)
+    return np.stack([p & g, ~p & ~g, p & ~g, ~p & g], axis=-1).astype(float)
 
 
-#: reducer name -> function of item statistics ``[..., items, k]`` -> metric ``[...]``
-REDUCERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "mean": _mean, "f1": _f1, "pearson": _pearson, "mcc": _mcc}
+def _mcc(sums: np.ndarray, n: np.ndarray) -> np.ndarray:
+    tp, tn, fp, fn = (sums[..., i] for i in range(4))
+    return _safe_divide(tp * tn - fp * fn, np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)))
+
+
+#: reducer name -> metric of item statistics ``[..., items, k]``
+REDUCERS: dict[str, Reducer] = {
+    "mean": Reducer(lambda x: x[..., :1], _mean),
+    "f1": Reducer(lambda x: x[..., :3], _f1),
+    "pearson": Reducer(_pearson_features, _pearson),
+    "mcc": Reducer(_mcc_features, _mcc),
+}
 
 
 def reduce(items: np.ndarray, how: str) -> np.ndarray:
@@ -60,101 +90,37 @@ def reduce(items: np.ndarray, how: str) -> np.ndarray:
 # -- over seeds -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SeedSummary:
+    """A cell's scores over seeds: the mean with Student's t 95% interval (n - 1 degrees of freedom).
+    No bootstrap over seeds: with fewer than about 10 values a percentile bootstrap is the range of
+    the values (with 3 seeds a 75% interval), so the range is given as what it is."""
+
     values: tuple[float, ...]
     mean: float
     sd: float
     t_low: float
     t_high: float
-    boot_low: float
-    boot_high: float
 
     @property
     def n(self) -> int:
         return len(self.values)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "values": list(self.values), "mean": self.mean, "sd": self.sd,
-                "ci95_t": [self.t_low, self.t_high], "ci95_bootstrap": [self.boot_low, self.boot_high]}
+        v = self.values
+        return {"n": self.n, "values": list(v), "mean": self.mean, "sd": self.sd,
+                "ci95_t": [self.t_low, self.t_high], "range": [min(v), max(v)] if v else [None, None]}
 
 
-def seed_summary(values: Sequence[float], seed: int = 0) -> SeedSummary:
-    """Mean, sample sd, and two 95% intervals of the mean over seeds: Student's t and a percentile
-    bootstrap (scipy). With one seed the intervals are undefined (NaN)."""
+def seed_summary(values: Sequence[float]) -> SeedSummary:
+    """Mean, sample sd and the 95% t-interval of the mean over seeds (NaN with one seed)."""
     v = np.asarray(values, dtype=float)
     n, mean = len(v), float(v.mean()) if len(v) else float("nan")
     if n < 2:
-        return SeedSummary(tuple(v.tolist()), mean, float("nan"), *(float("nan"),) * 4)
+        return SeedSummary(tuple(v.tolist()), mean, float("nan"), float("nan"), float("nan"))
     sd = float(v.std(ddof=1))
     if sd == 0:
-        return SeedSummary(tuple(v.tolist()), mean, 0.0, mean, mean, mean, mean)
+        return SeedSummary(tuple(v.tolist()), mean, 0.0, mean, mean)
     t_low, t_high = st.t.interval(0.95, n - 1, loc=mean, scale=sd / np.sqrt(n))
-    boot = st.bootstrap((v,), np.mean, confidence_level=0.95, n_resamples=2000, method="percentile",
-                        rng=np.random.default_rng(seed))
-    return SeedSummary(tuple(v.tolist()), mean, sd, float(t_low), float(t_high),
-                       float(boot.confidence_interval.low), float(boot.confidence_interval.high))
-
-
-# -- paired comparison ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Comparison:
-    """A strategy against the baseline on one task, over the seeds both have."""
-
-    delta: float  # mean over seeds of (strategy - baseline), on all items
-    low: float  # 95% paired-bootstrap interval of delta (items resampled, seeds averaged)
-    high: float
-    p_value: float  # two-sided, from the bootstrap distribution
-    seeds: int
-    mcnemar_p: float | None = None  # exact McNemar on correctness (accuracy-type metrics)
-    p_holm: float | None = None
-    resampled: np.ndarray | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def verdict(self) -> str:
-        """"better" or "worse" when the interval excludes zero, else "tie"."""
-        if self.low > 0:
-            return "better"
-        if self.high < 0:
-            return "worse"
-        return "tie"
-
-
-def resample_indices(n_items: int, n_resamples: int, seed: int = 0) -> np.ndarray:
-    """Bootstrap samples of item indices, shared by every strategy of a task (so they stay paired)."""
-    return np.random.default_rng(seed).integers(0, n_items, size=(n_resamples, n_items))
-
-
-def resampled_metric(items: np.ndarray, how: str, indices: np.ndarray) -> np.ndarray:
-    """Metric per bootstrap sample, averaged over seeds: ``items`` is ``[seeds, items, k]``."""
-    items = np.asarray(items, dtype=float)
-    out = np.zeros(len(indices))
-    for s in range(items.shape[0]):
-        out += reduce(items[s][indices], how)  # [resamples, items, k] -> [resamples]
-    return out / items.shape[0]
-
-
-def paired_bootstrap(strategy: np.ndarray, baseline: np.ndarray, how: str, indices: np.ndarray) -> Comparison:
-    """Difference of ``strategy`` and ``baseline`` (each ``[seeds, items, k]``, same items and seeds)."""
-    a, b = np.asarray(strategy, dtype=float), np.asarray(baseline, dtype=float)
-    if a.shape[:2] != b.shape[:2]:
-        raise ValueError(f"paired data must have the same seeds and items, got {a.shape} and {b.shape}")
-    delta = float(np.mean(reduce(a, how) - reduce(b, how)))
-    diffs = resampled_metric(a, how, indices) - resampled_metric(b, how, indices)
-    low, high = np.percentile(diffs, [2.5, 97.5])
-    # two-sided p: how often the resampled difference falls on the far side of zero (x2, at most 1);
-    # the +1 terms keep it from being exactly 0 with finitely many resamples
-    far = min(np.sum(diffs <= 0), np.sum(diffs >= 0))
-    p = min(1.0, 2 * (far + 1) / (len(diffs) + 1)) if np.any(diffs != 0) else 1.0
-    return Comparison(delta, float(low), float(high), float(p), a.shape[0], resampled=diffs)
-
-
-def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
-    """Exact McNemar test of two classifiers' correctness on the same items (pooled over seeds:
-    ``[seeds, items]`` arrays of 0/1). The discordant pairs under H0 are Binomial(n, 1/2)."""
-    a, b = np.asarray(correct_a) > 0.5, np.asarray(correct_b) > 0.5
-    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
-    if only_a + only_b == 0:
-        return 1.0
-    return float(st.binomtest(only_a, only_a + only_b, 0.5).pvalue)
+    return SeedSummary(tuple(v.tolist()), mean, sd, float(t_low), float(t_high))
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -171,10 +137,12 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted.tolist()
 
 
-def win_probability(resampled: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
-    """Share of bootstrap samples (the same item samples for all) where the row beats the column."""
-    names = list(resampled)
-    return {r: {c: float(np.mean(resampled[r] > resampled[c])) for c in names if c != r} for r in names}
+def format_p(p: float | None, floor: float = 1e-4) -> str:
+    """A p-value as printed: two significant digits, ``< 1e-04`` below ``floor`` (the precision the
+    standard error of a 10,000-resample bootstrap supports), ``-`` when there is none."""
+    if p is None or p != p:
+        return "-"
+    return f"< {floor:.0e}" if p < floor else f"{p:.2g}"
 
 
 def mean_ranks(scores: dict[str, dict[str, float]], tasks: Sequence[str],

@@ -29,11 +29,14 @@ Decoding follows the example's postprocessing: for every window of a question, t
 and end logits among its context tokens, spans with end >= start and at most ``max_answer_length``
 tokens, scored start + end; the best span over all windows is cut from the context by its offsets.
 Metrics are the official v1.1 script's exact match and F1 (:mod:`tlbench_builtin.squad_metric`), in
-percent (0-100), each question's prediction scored against its best-matching gold answer.
+percent (0-100), each question's prediction scored against its best-matching gold answer. The
+leaderboard's paired bootstrap resamples the report questions by paragraph (``item_clusters``):
+questions on one paragraph are not independent items.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
@@ -146,6 +149,12 @@ def best_span(logits: np.ndarray, offsets: np.ndarray, n_best: int,
     if not np.isfinite(scores[i, j]):
         return None
     return float(scores[i, j]), int(starts[i]), int(ends[j])
+
+
+def paragraph_label(title: str, context: str) -> str:
+    """A paragraph's cluster label: ``title#`` and the first 10 hex digits of its text's sha256
+    (stable across loads, caps and seeds; equal only for the same paragraph of the same article)."""
+    return f"{title}#{hashlib.sha256(context.encode('utf-8')).hexdigest()[:10]}"
 
 
 class Squad(Task):
@@ -283,6 +292,12 @@ class Squad(Task):
 
         return [[100.0 * metric_max_over_ground_truths(f1_score, p, refs)]
                 for p, refs in zip(predictions, self.references(split), strict=True)], "mean"
+
+    def item_clusters(self, split: Any) -> tuple[str, list[str]] | None:
+        """Questions on one paragraph are resampled together: one label per question (as
+        :meth:`item_stats`' rows), its article's title and a short hash of its paragraph."""
+        return "paragraph", [paragraph_label(title, context)
+                             for title, context in zip(split["title"], split["context"], strict=True)]
 
 
 @hookimpl

@@ -20,7 +20,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_bert(tmp_path_factory.mktemp("tiny"))
 
 
-def test_verify_reruns_a_tuned_seed_inside_the_stored_interval(tmp_path, model, monkeypatch):
+def test_verify_reproduces_a_stored_seed_and_checks_a_new_one(tmp_path, model, monkeypatch):
     from typer.testing import CliRunner
 
     from tests import fakes
@@ -45,13 +45,42 @@ def test_verify_reruns_a_tuned_seed_inside_the_stored_interval(tmp_path, model, 
         out = CliRunner().invoke(cli.app, ["verify", str(path), "--cell", cell.id[:6], "--seed", "1", *args],
                                  catch_exceptions=False)
         assert out.exit_code == 0, out.output
-        line = f"sleepy × fake_task (tuned) seed 1: accuracy stored {tuned:.4f}, now {tuned:.4f}"
+        # the same seed: its stored score, to the CPU's tolerance; |Δ| in seed sds (seeds 0-3 score
+        # 0.1 apart: sd 0.129, tests/fakes.py)
+        line = (f"sleepy × fake_task (tuned) seed 1: accuracy stored {tuned:.4f}, now {tuned:.4f}; |Δ| 0 "
+                "(0 sd of 4 seeds); matches the stored run (tolerance 1e-06, declared for cpu)")
         assert line in out.output
-        assert "inside the stored 95% interval" in out.output
+        # a new seed: trained, and inside the prediction interval of the 4 stored seeds
+        scores = sorted(r.metrics.report["accuracy"] for r in Store(url, "s").records()
+                        if r.variant == "tuned" and r.status == "ok")
+        mean, sd = float(np.mean(scores)), float(np.std(scores, ddof=1))
+        half = 3.182446 * sd * np.sqrt(1 + 1 / 4)  # t(3, 0.975)
+        new = CliRunner().invoke(cli.app, ["verify", str(path), "--cell", cell.id, "--seed", "5", *args],
+                                 catch_exceptions=False)
+        assert new.exit_code == 0, new.output
+        assert (f"sleepy × fake_task (tuned) seed 5 (a new seed): accuracy now {tuned:.4f}; 4 stored seeds: "
+                f"mean {mean:.4f}, sd {sd:.4f}; |Δ| from their mean ") in new.output
+        pi = f"[{mean - half:.4f}, {mean + half:.4f}]"
+        assert f"inside the 95% prediction interval {pi} of a new seed" in new.output
         # a rerun that comes out different (every item wrong) is reported, with exit status 1
         monkeypatch.setattr(fakes.SleepyFitted, "predict", lambda self, role: np.eye(2, dtype=np.float32)[
             1 - np.asarray(self.job.data.splits[role]["label"], dtype=int)])
         off = CliRunner().invoke(cli.app, ["verify", str(path), "--cell", cell.id, *args])
-        assert off.exit_code == 1 and "outside" in off.output
+        assert off.exit_code == 1 and "seed 0: accuracy stored" in off.output
+        assert "now 0.0000" in off.output and "differs from the stored run" in off.output
+        # a looser tolerance given on the command line is used (and said)
+        given = CliRunner().invoke(cli.app, ["verify", str(path), "--cell", cell.id, "--tolerance=1", *args])
+        assert given.exit_code == 0 and "matches the stored run (tolerance 1, given)" in given.output
+        off_new = CliRunner().invoke(cli.app, ["verify", str(path), "--cell", cell.id, "--seed", "5", *args])
+        assert off_new.exit_code == 1 and "outside the 95% prediction interval" in off_new.output
         bad = CliRunner().invoke(cli.app, ["verify", str(path), "--cell", "zzz", *args])
         assert bad.exit_code == 2 and "no cell with an id starting 'zzz'" in bad.output
+        # a new seed of a cell with one stored seed: nothing to check against, exit status 3
+        from tlbench import verify
+
+        one = verify.Verdict(5, "tuned", "accuracy", 0.7, "cpu", (0.6,))
+        monkeypatch.setattr(verify, "verify", lambda *a, **k: one)
+        lone = CliRunner().invoke(cli.app, ["verify", str(path), "--cell", cell.id, "--seed", "5", *args])
+        assert lone.exit_code == 3, lone.output
+        assert ("seed 5 (a new seed): accuracy now 0.7000; one stored seed (0.6000): no prediction interval; "
+                "Δ = +0.1000 (sd unknown); not checkable") in lone.output
