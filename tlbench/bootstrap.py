@@ -19,7 +19,10 @@ variance, and a normal quantile is used where the seed level has n - 1 degrees o
 coverage at 3 seeds when seed variance dominates). Two small-sample corrections follow Welch's
 t-test, which the seed level is when seed variance dominates: the seed deviations of each resample
 are scaled by sqrt(n / (n - 1)), and the interval and p-value use Student's t with
-Welch-Satterthwaite degrees of freedom, the item level counting as infinitely many. The simulations
+Welch-Satterthwaite degrees of freedom (n - 1 per seed level, clusters - 1 for the item level). And
+the seed x item interaction (a seed's own luck on particular items) is in both levels: it is
+measured from the resamples (each seed's item variance that the other seeds do not share) and
+counted once. The simulations
 in tests/unit/test_bootstrap.py check coverage at 3, 5 and 10 seeds with seed or item variance
 dominating. With one seed on either side the seed variance is unknown and there is no verdict.
 
@@ -52,7 +55,7 @@ class Comparison:
 
     delta: float  # mean over A's seeds minus mean over B's seeds, on all report items
     se: float  # its standard error: two-level bootstrap, seed level corrected (see module)
-    df: float  # Welch-Satterthwaite degrees of freedom (inf: item variance only)
+    df: float  # Welch-Satterthwaite degrees of freedom of the seed and item levels
     low: float  # 95% interval: delta -+ t(df) * se
     high: float
     p_value: float  # two-sided, Student's t with df
@@ -164,9 +167,11 @@ class TaskBootstrap:
         v_items = max(0.0, float(items.var(ddof=1)) - shared)
         va, vb = float(ea.var(ddof=1)), float(eb.var(ddof=1))
         se = float(np.sqrt(v_items + va + vb))
-        # Welch-Satterthwaite: the seed levels have n - 1 degrees of freedom, the item level ~inf
-        seed_terms = sum(v * v / (n - 1) for v, n in ((va, sa.shape[0]), (vb, sb.shape[0])) if n > 1)
-        df = float(se ** 4 / seed_terms) if seed_terms > 0 else float("inf")
+        # Welch-Satterthwaite: each seed level has n - 1 degrees of freedom, the item level one
+        # fewer than the clusters (items) resampled
+        terms = [(va, sa.shape[0] - 1), (vb, sb.shape[0] - 1), (v_items, self.n_clusters - 1)]
+        denominator = sum(v * v / k for v, k in terms if k > 0)
+        df = float(se ** 4 / denominator) if denominator > 0 else float("inf")
         t = float(st.t.ppf(1 - alpha / 2, df))
         if se > 0:
             p = float(2 * st.t.sf(abs(delta) / se, df))
