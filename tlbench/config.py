@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tlbench.errors import ConfigError, TlbenchError, suggest
 from tlbench.interfaces import Options
@@ -83,7 +83,7 @@ class RawSuite(_Raw):
         None, description="strategy label the leaderboard compares with [default: the first strategy]")
     train_sizes: list[int | Literal["full"]] | None = Field(
         None, min_length=1, description="a grid axis: every cell at each training-set size (learning curves)")
-    equivalence_margin: PositiveFloat | dict[str, PositiveFloat] | None = Field(
+    equivalence_margin: float | dict[str, float] | None = Field(
         None, description="a difference from the baseline smaller than this (in the primary metric's units; "
                           "one for all tasks or per task label) is practically nil: the leaderboard then "
                           "tests equivalence (two one-sided tests) and can say \"equivalent\"")
@@ -252,6 +252,12 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
         if any(s <= 0 for s in sizes) or len(set(map(str, raw.train_sizes))) != len(raw.train_sizes):
             problems.append(f"train_sizes: positive, distinct sizes (and \"full\") expected, "
                             f"got {raw.train_sizes}")
+    margins = raw.equivalence_margin if isinstance(raw.equivalence_margin, dict) else {
+        "": raw.equivalence_margin} if raw.equivalence_margin is not None else {}
+    for label, margin in margins.items():
+        if not margin > 0:
+            key = f"equivalence_margin.{label}" if label else "equivalence_margin"
+            problems.append(f"{key}: must be > 0, got {margin} (a margin in the primary metric's units)")
     if isinstance(raw.equivalence_margin, dict):
         for label in raw.equivalence_margin:
             if label not in raw.tasks:

@@ -221,7 +221,7 @@ def write_report(records: list[RunRecord], suite: str, out_dir: Path, *, baselin
         t: [p.relative_to(out_dir).as_posix() for p in ps] for t, ps in figures.items()}), encoding="utf-8")
     written += [p for ps in figures.values() for p in ps]
     js = out_dir / "leaderboard.json"
-    js.write_text(json.dumps(a, indent=1, default=float), encoding="utf-8")
+    js.write_text(json.dumps(_finite(a), indent=1, default=float, allow_nan=False), encoding="utf-8")
     rows = []
     for t, e in a["tasks"].items():
         for s, x in e["strategies"].items():
@@ -245,6 +245,17 @@ def write_report(records: list[RunRecord], suite: str, out_dir: Path, *, baselin
         writer.writeheader()
         writer.writerows(rows)
     return [md, js, path, *written[1:]]
+
+
+def _finite(x: Any) -> Any:
+    """Strict JSON: NaN (one seed's sd) and infinity (no degrees-of-freedom limit) become null."""
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_finite(v) for v in x]
+    if isinstance(x, float | np.floating) and not np.isfinite(x):
+        return None
+    return x
 
 
 def _data_hashes(runs: list[RunRecord]) -> str:

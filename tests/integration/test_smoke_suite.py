@@ -38,9 +38,16 @@ def test_smoke_suite_runs_and_reports(tmp_path: Path, data_dir: Path):
                 "schema_version", "trial_number", "tuning_key", "secondary_metrics"} <= set(r)
                for r in records)
     board = (results / "LEADERBOARD.md").read_text()
-    for section in ("## Summary", "## sst2", "Δ vs full_finetune", "Win probability",
+    for section in ("## Summary", "## sst2", "Δ vs full_finetune", "verdict (family-wide Holm p)",
+                    "P(row outperforms column)", "one family of **2 comparisons**",
                     "## Provenance", "![pareto_sst2](plots/pareto_sst2.png)"):
         assert section in board, section
     assert (results / "plots" / "pareto_sst2.png").stat().st_size > 10_000
     data = json.loads((results / "leaderboard.json").read_text())
-    assert set(data["tasks"]["sst2"]["comparisons"]) == {"linear_probe", "lora"}
+    comparisons = data["tasks"]["sst2"]["comparisons"]
+    assert set(comparisons) == {"linear_probe", "lora"}
+    # 2 seeds a side: testable, so each has a verdict from the family of both comparisons
+    assert data["statistics"]["family"]["size"] == 2
+    assert all(c["testable"] and c["verdict"] in ("better", "worse", "tie") and c["p_holm"] >= c["p_value"]
+               for c in comparisons.values()), comparisons
+    assert set(data["tasks"]["sst2"]["p_outperform"]) == {"full_finetune", "linear_probe", "lora"}

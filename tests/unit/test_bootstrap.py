@@ -118,7 +118,8 @@ def test_clusters_are_resampled_together():
     tripled = [np.repeat(x, 3, axis=1) for x in (a, b)]
     labels = [f"p{i}" for i in range(200) for _ in range(3)]
     plain = TaskBootstrap(200, n_resamples=20_000, seed=7).compare(("a", a), ("b", b), "mean")
-    by_item = TaskBootstrap(600, n_resamples=20_000, seed=7).compare(("a", tripled[0]), ("b", tripled[1]), "mean")
+    by_item = TaskBootstrap(600, n_resamples=20_000, seed=7).compare(("a", tripled[0]), ("b", tripled[1]),
+                                                                      "mean")
     by_cluster = TaskBootstrap(600, clusters=labels, cluster_by="paragraph", n_resamples=20_000,
                                seed=7).compare(("a", tripled[0]), ("b", tripled[1]), "mean")
     assert by_cluster.se == pytest.approx(plain.se, rel=0.04)

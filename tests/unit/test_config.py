@@ -115,6 +115,21 @@ def test_duplicate_seeds_and_models(tmp_path, with_fakes):
     assert "seeds: 0 listed more than once" in msg
 
 
+def test_equivalence_margin_names_tasks_of_the_suite(tmp_path, with_fakes):
+    def margin(value: str) -> str:
+        return GOOD.replace("seeds = [0, 1]", f"seeds = [0, 1]\nequivalence_margin = {value}")
+
+    msg = problems(tmp_path, margin("{ fake_tsk = 0.01 }"), with_fakes)
+    assert "equivalence_margin.fake_tsk: not a task of this suite. Did you mean: fake_task?" in msg
+    assert "Tasks: fake_task." in msg
+    negative = problems(tmp_path, margin("-0.01"), with_fakes)
+    assert "equivalence_margin" in negative and "must be > 0, got -0.01" in negative
+    per_task = load_suite(write(tmp_path, margin("{ fake_task = 0.01 }")), with_fakes)
+    assert per_task.equivalence_margin == {"fake_task": 0.01}
+    assert load_suite(write(tmp_path, margin("0.02")), with_fakes).equivalence_margin == 0.02
+    assert load_suite(write(tmp_path, GOOD), with_fakes).equivalence_margin is None
+
+
 def test_missing_local_model_directory(tmp_path, with_fakes):
     msg = problems(tmp_path, GOOD.replace('models = ["m"]', 'models = ["./no-such-model"]'), with_fakes)
     assert "models[0]: local model directory './no-such-model' not found" in msg

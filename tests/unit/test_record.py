@@ -39,6 +39,13 @@ def test_the_committed_schema_1_evidence_loads_and_renders():
     conll = md.split("## conll2003", 1)[1]
     header = next(line for line in conll.splitlines() if line.startswith("| strategy"))
     assert header.startswith("| strategy | f1 | precision | recall | Δ vs full_finetune")
+    assert "| verdict (family-wide Holm p) |" in header
+    # every record keeps its item statistics: 5 strategies against the baseline on 4 tasks, each
+    # with a verdict from the one family of 20 comparisons
+    tables = md.split("## Across tasks", 1)[0]
+    assert sum("(Holm p " in line for line in tables.splitlines()) == 20
+    assert "one family of **20 comparisons**" in md and "no paired data" not in md
+    assert "P(row outperforms column)" in md and "Friedman test over 4 tasks and 6 strategies" in md
 
 
 def test_schema_1_trial_numbers_come_out_of_the_id():

@@ -12,6 +12,7 @@ from scipy import stats as st
 from tests.records import record
 from tlbench.analysis import analyse
 from tlbench.report import human_bytes, human_count, human_seconds, leaderboard, write_report
+from tlbench.stats import format_p
 
 
 def row_of(md: str, strategy: str, after: str = "") -> str:
@@ -33,11 +34,11 @@ def test_t_interval_per_cell_and_cost_columns():
     md = leaderboard(records, "glue_small", baseline="full_finetune")
     half = st.t.ppf(0.975, 2) * 0.02 / np.sqrt(3)
     summary = row_of(md, "full_finetune", "## Summary")
-    assert f"**0.820 ± {half:.3f} (n=3)**" in summary and "| 3/3 |" not in summary
+    assert f"**0.820 ± {half:.3f} (n=3: 0.800 0.820 0.840)**" in summary and "| 3/3 |" not in summary
     task = row_of(md, "full_finetune", "## sst2")
     assert "22.7M (100.0%)" in task and "90.0 MB" in task and "1 min 15 s" in task and "1.5 GB" in task
     probe = row_of(md, "linear_probe", "## sst2")
-    assert "0.700 ± 0.000 (n=2)" in probe and "**770 (0.0%)**" in probe
+    assert "0.700 ± 0.000 (n=2: 0.700 0.700)" in probe and "**770 (0.0%)**" in probe
     assert "**3.2 kB**" in probe
     assert "872 report items (validation.jsonl.gz); 2,000 training and 500 selection rows" in md
     assert "## Provenance" in md and "torch 2.13.0" in md and "sst2: report ab" in md
@@ -51,10 +52,14 @@ def test_paired_delta_and_verdicts_against_the_baseline():
     records += [record("linear_probe", seed=s, items=base) for s in range(3)]
     md = leaderboard(records, "s", baseline="full_finetune")
     lora, probe = row_of(md, "lora", "## sst2"), row_of(md, "linear_probe", "## sst2")
-    assert "+0.100 [+0.08" in lora and "better (p=" in lora and "McNemar p=" in lora
-    assert "+0.000 [+0.000, +0.000]" in probe and "tie (p=1)" in probe
+    # each strategy's seeds agree, so only the items vary: 100 discordant items of 1,000, a binomial
+    # standard error of sqrt(0.1 * 0.9 / 1000) = 0.0095, the interval 0.100 +- 0.019
+    assert "+0.100 [+0.08" in lora and "**better** (Holm p < 1e-04)" in lora
+    assert "+0.000 [+0.000, +0.000]" in probe and "tie, MDE ±0.000 (Holm p 1)" in probe
     assert "baseline" in row_of(md, "full_finetune", "## sst2")
-    assert "Win probability" in md
+    assert "McNemar" not in md and "Win probability" not in md
+    assert row_of(md, "lora", "P(row outperforms column)").startswith("| lora | – | 1.00 | 1.00 |")
+    assert row_of(md, "linear_probe", "P(row outperforms column)").endswith("| 0.00 | 0.50 | – |")
 
 
 def test_ranks_need_every_task_and_missing_cells_are_named():
@@ -90,9 +95,16 @@ def test_json_and_csv_hold_every_number(tmp_path):
     assert "![pareto_sst2](plots/pareto_sst2.png)" in (tmp_path / "LEADERBOARD.md").read_text()
     data = json.loads((tmp_path / "leaderboard.json").read_text())
     cell = data["tasks"]["sst2"]["strategies"]["full_finetune"]
-    assert cell["values"] == [0.80, 0.82, 0.84] and cell["n"] == 3 and len(cell["ci95_bootstrap"]) == 2
+    half = st.t.ppf(0.975, 2) * 0.02 / np.sqrt(3)
+    assert cell["values"] == [0.80, 0.82, 0.84] and cell["n"] == 3 and cell["range"] == [0.80, 0.84]
+    assert cell["ci95_t"] == pytest.approx([0.82 - half, 0.82 + half])
+    assert "ci95_bootstrap" not in cell  # no bootstrap over three seeds: the range is given as such
+    assert data["statistics"]["family"]["size"] == 0 and data["statistics"]["n_resamples"] == 10_000
     rows = list(csv.DictReader(open(tmp_path / "leaderboard.csv")))
     assert rows[0]["strategy"] == "full_finetune" and float(rows[0]["mean"]) == pytest.approx(0.82)
+    assert (float(rows[0]["min"]), float(rows[0]["max"])) == (0.80, 0.84)
+    assert float(rows[0]["ci95_t_low"]) == pytest.approx(0.82 - half)
+    assert {"delta", "p_value", "p_holm", "mde", "verdict"} <= set(rows[0])
 
 
 def test_empty_or_all_failed():
@@ -144,7 +156,7 @@ def test_learning_curves_plot_and_name_the_crossover(tmp_path):
             in (tmp_path / "renamed" / "LEADERBOARD.md").read_text())
     assert "Learning curve over 100, 1,000, 2,000 training examples" in md
     # the tables show the largest size only: 3 seeds, not 9 runs
-    assert "0.860 ± " in row_of(md, "full_finetune", "## Summary") and "(n=3)" in md and "(n=9)" not in md
+    assert "0.860 ± " in row_of(md, "full_finetune", "## Summary") and "(n=3: " in md and "(n=9" not in md
     assert (tmp_path / "plots" / "curve_sst2.png") in paths
 
 
@@ -178,8 +190,103 @@ def test_negative_transfer_table_names_the_tasks_multitask_lost():
     section = md.split("## Transfer: multitask against full_finetune", 1)[1]
     row = row_of(section, "sst2", "| task")
     assert row.startswith("| sst2 | -0.100 | [-0.1") and "**worse**" in row
-    assert "| conll2003 | +0.000 | [+0.000, +0.000] | tie |" in section
+    assert "| conll2003 | +0.000 | [+0.000, +0.000] | tie, MDE ±0.000 (Holm p 1) |" in section
     assert "Negative transfer (worse than alone): sst2. Positive transfer: none." in section
     # no group, no table
     alone = [r for r in records if r.strategy != "multitask"]
     assert "## Transfer" not in leaderboard(alone, "s", baseline="full_finetune")
+
+
+BASE = [1.0] * 500 + [0.0] * 500
+
+
+def shifted(gains: int, losses: int) -> list[float]:
+    """BASE, right on ``gains`` items it gets wrong and wrong on ``losses`` items it gets right."""
+    x = list(BASE)
+    x[500: 500 + gains] = [1.0] * gains
+    x[:losses] = [0.0] * losses
+    return x
+
+
+def two_tasks() -> list:
+    """2 tasks x 2 strategies, 3 seeds each: lora gains on sst2 with a raw p just under 0.05 (24 items
+    gained, 12 lost of 1,000: z = 0.012 / 0.006 = 2.0) and is the baseline on imdb (p = 1)."""
+    records = [record(task=t, seed=s, items=BASE) for t in ("sst2", "imdb") for s in range(3)]
+    records += [record("lora", task="sst2", seed=s, items=shifted(24, 12)) for s in range(3)]
+    records += [record("lora", task="imdb", seed=s, items=BASE) for s in range(3)]
+    return records
+
+
+def test_the_verdict_comes_from_holm_over_the_family_of_every_task(tmp_path):
+    records = two_tasks()
+    write_report(records, "s", tmp_path, baseline="full_finetune")
+    data = json.loads((tmp_path / "leaderboard.json").read_text())
+    md = (tmp_path / "LEADERBOARD.md").read_text()
+    c = data["tasks"]["sst2"]["comparisons"]["lora"]
+    assert c["delta"] == pytest.approx(0.012) and 0.025 < c["p_value"] < 0.05
+    # alone it would be "better"; in a family of two (the other p = 1) Holm doubles it
+    assert c["p_holm"] == pytest.approx(2 * c["p_value"]) and c["p_holm"] > 0.05
+    assert c["verdict"] == "tie"
+    assert data["tasks"]["imdb"]["comparisons"]["lora"]["p_holm"] == 1.0
+    row = row_of(md, "lora", "## sst2")
+    assert f"tie, MDE ±{c['mde']:.3f} (Holm p {format_p(c['p_holm'])})" in row and "**better**" not in row
+    # the family is every comparison printed, on every task
+    printed = [line for line in md.split("## Across tasks")[0].splitlines() if "(Holm p " in line]
+    assert data["statistics"]["family"]["size"] == len(printed) == 2
+    assert data["statistics"]["family"]["tasks"] == 2
+    assert "one family of **2 comparisons**" in md
+    # the same comparison in a family of one: its own p, and "better"
+    alone = analyse([r for r in records if r.task == "sst2"], baseline="full_finetune")
+    own = alone["tasks"]["sst2"]["comparisons"]["lora"]
+    assert alone["statistics"]["family"]["size"] == 1
+    assert own["p_holm"] == pytest.approx(c["p_value"]) and own["verdict"] == "better"
+
+
+def test_a_one_seed_strategy_gets_no_verdict_and_is_not_in_the_family():
+    records = two_tasks()
+    with_lone = records + [record("linear_probe", task="sst2", seed=0, items=shifted(100, 0))]
+    a, before = analyse(with_lone, baseline="full_finetune"), analyse(records, baseline="full_finetune")
+    lone = a["tasks"]["sst2"]["comparisons"]["linear_probe"]
+    assert lone["seeds"] == [1, 3] and lone["testable"] is False
+    assert lone["verdict"] is None and lone["p_holm"] is None
+    family = a["statistics"]["family"]
+    assert family["size"] == 2 and family["untestable"] == 1
+    # the others' adjusted p-values are what they were without it
+    for t in ("sst2", "imdb"):
+        now, then = (x["tasks"][t]["comparisons"]["lora"] for x in (a, before))
+        assert now["p_holm"] == then["p_holm"] and now["verdict"] == then["verdict"]
+    md = leaderboard(with_lone, "s", baseline="full_finetune", analysis=a)
+    row = row_of(md, "linear_probe", "## sst2")
+    assert "+0.100 [" in row and "no verdict (1 seed: seed variance unknown)" in row and "Holm p" not in row
+    assert "1 comparisons have a side with one seed" in md and "one family of **2 comparisons**" in md
+
+
+def test_an_equivalence_margin_turns_a_tie_into_equivalent():
+    """A strategy that differs from the baseline by two flipped items of 1,000 per seed, over 10
+    seeds: inside a margin of 0.02 it is equivalent; without a margin it is only a tie."""
+    rng = np.random.default_rng(0)
+    base = [(rng.random(1000) < 0.8).astype(float) for _ in range(10)]
+    near = []
+    for b in base:
+        x = b.copy()
+        flip = rng.choice(1000, 2, replace=False)
+        x[flip] = 1 - x[flip]
+        near.append(x)
+    records = [record(seed=s, items=b.tolist()) for s, b in enumerate(base)]
+    records += [record("lora", seed=s, items=x.tolist()) for s, x in enumerate(near)]
+
+    def lora(margin):
+        a = analyse(records, baseline="full_finetune", margin=margin, n_resamples=2000)
+        md = leaderboard(records, "s", baseline="full_finetune", analysis=a)
+        return a, a["tasks"]["sst2"]["comparisons"]["lora"], row_of(md, "lora", "## sst2")
+
+    a, c, row = lora(0.02)
+    assert abs(c["delta"]) < 0.001 and c["p_value"] > 0.5
+    assert c["margin"] == 0.02 and c["tost_p_holm"] < 0.05 and c["verdict"] == "equivalent"
+    assert f"**equivalent** within ±0.02 (TOST Holm p {format_p(c['tost_p_holm'])}; Holm p " in row
+    assert a["statistics"]["family"]["equivalence_tests"] == 1
+    assert lora({"sst2": 0.02})[1]["verdict"] == "equivalent"  # a margin per task label
+    for margin in (None, {"imdb": 0.02}):  # no margin, or another task's
+        a, c, row = lora(margin)
+        assert c["tost_p"] is None and c["verdict"] == "tie" and "tie, MDE ±" in row
+        assert a["statistics"]["family"]["equivalence_tests"] == 0
