@@ -23,8 +23,9 @@ leaderboard.csv and every plot), ``--repeats`` times; then :func:`tlbench.analys
 in this process, on the same records. Min / median / max of each (and of the subprocess's CPU time,
 which other load on the machine disturbs less than the wall time), the CPU model and the load
 average. ``--profile`` adds a cProfile of one in-process ``write_report`` (top 25 by cumulative
-time); ``--keep DIR`` keeps the suite and the report to look at. The last line is one JSON object. A benchmark, not a test: the times depend on the machine and its load. Target: under
-10 s end to end for the default size.
+time); ``--keep DIR`` keeps the suite and the report to look at. The last line is one JSON object. A
+benchmark, not a test: the times depend on the machine and its load. Target: under 10 s end to end
+for the default size.
 """
 
 from __future__ import annotations

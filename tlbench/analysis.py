@@ -173,9 +173,14 @@ def _compare(entry: dict[str, Any], item_data: dict[str, tuple[dict[int, np.ndar
         return {}
     entry["resampling"] = {"items": boot.n_items, "clusters": boot.n_clusters, "cluster_by": boot.cluster_by}
     arrays = {s: (np.stack([d[k] for k in sorted(d)]), how) for s, (d, how) in item_data.items()}
+    boot.prepare(arrays)
     per_seed = {s: boot.per_seed(s, x, how) for s, (x, how) in arrays.items()}
-    entry["p_outperform"] = {r: {c: p_outperform(per_seed[r], per_seed[c]) for c in per_seed if c != r}
-                             for r in per_seed}
+    names = list(per_seed)
+    entry["p_outperform"] = {r: {} for r in names}
+    for i, r in enumerate(names):  # P(c beats r) = 1 - P(r beats c): ties are split evenly
+        for other in names[i + 1:]:
+            entry["p_outperform"][r][other] = p_outperform(per_seed[r], per_seed[other])
+            entry["p_outperform"][other][r] = 1.0 - entry["p_outperform"][r][other]
     if baseline in arrays:
         base, how = arrays[baseline]
         for s, (x, s_how) in arrays.items():
@@ -209,8 +214,8 @@ def _holm_family(tasks: dict[str, Any]) -> dict[str, Any]:
     untestable = sum(not c["testable"] for e in tasks.values() for c in e["comparisons"].values())
     return {"size": len(members), "tasks": len({t for t, _, _ in members}),
             "equivalence_tests": len(with_margin), "untestable": untestable,
-            "members": "every comparison with the baseline on every task, each strategy with at least two "
-                       "seeds on both sides (the Transfer table reprints some of them)"}
+            "members": "every comparison with the baseline on every task where both sides have at least "
+                       "two seeds; the Transfer table reprints some of them"}
 
 
 def _ranks(means: dict[str, dict[str, float]], draws: dict[str, dict[str, np.ndarray]], tasks: list[str],

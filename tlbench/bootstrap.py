@@ -97,16 +97,26 @@ class TaskBootstrap:
         self._cache: dict[str, np.ndarray] = {}
 
     # -- one strategy ----------------------------------------------------------------------
+    def prepare(self, strategies: dict[str, tuple[np.ndarray, str]]) -> None:
+        """Compute every strategy's per-seed resampled metrics (``name -> (stats, how)``) with one
+        matrix product for all of them (``per_seed`` then reads them)."""
+        todo = {n: (np.asarray(x, dtype=float), how) for n, (x, how) in strategies.items()
+                if n not in self._cache}
+        if not todo:
+            return
+        features = {n: REDUCERS[how].features(x) for n, (x, how) in todo.items()}  # [S, N, m] each
+        flat = [f.transpose(1, 0, 2).reshape(self.n_items, -1) for f in features.values()]
+        sums = self.weights @ np.concatenate(flat, axis=1)  # [B, sum of S*m]
+        at = 0
+        for (name, (_, how)), f in zip(todo.items(), features.values(), strict=True):
+            s, _, m = f.shape
+            part = sums[:, at:at + s * m].reshape(-1, s, m).transpose(1, 0, 2)  # [S, B, m]
+            at += s * m
+            self._cache[name] = REDUCERS[how].metric(part, self.n[None, :])
+
     def per_seed(self, name: str, stats: np.ndarray, how: str) -> np.ndarray:
         """``[seeds, B]``: each seed's metric on each resample (``stats`` is ``[seeds, items, k]``)."""
-        if name not in self._cache:
-            reducer = REDUCERS[how]
-            x = np.asarray(stats, dtype=float)
-            f = reducer.features(x)  # [S, N, m]
-            s, n, m = f.shape
-            sums = self.weights @ f.transpose(1, 0, 2).reshape(n, s * m)  # [B, S*m]
-            sums = sums.reshape(-1, s, m).transpose(1, 0, 2)  # [S, B, m]
-            self._cache[name] = reducer.metric(sums, self.n[None, :])
+        self.prepare({name: (stats, how)})
         return self._cache[name]
 
     def seed_weights(self, name: str, n_seeds: int) -> np.ndarray:

@@ -96,7 +96,7 @@ def leaderboard(records: list[RunRecord], suite: str, *, baseline: str,
         lines += ["", *_task_section(a["tasks"][t], t, order, a["baseline"])]
         if t in a.get("curves", {}):
             lines += ["", _curve_text(a["curves"][t], a["baseline"])]
-        lines += [f"![{Path(f).stem}]({f})" for f in (figures or {}).get(t, [])]
+        lines += [line for f in (figures or {}).get(t, []) for line in ("", f"![{Path(f).stem}]({f})")]
     lines += across_tasks(a, (figures or {}).get("across tasks", []))
     lines += _transfer_section(a)
     problems = [*[(c, "failed") for c in a["failed"]], *[(c, "missing") for c in a["missing"]]]
@@ -133,7 +133,9 @@ def _transfer_section(a: dict[str, Any]) -> list[str]:
                              f"{verdict_cell(c)} |")
         lost = ", ".join(t["lost"]) or "none"
         gained = ", ".join(t["gained"]) or "none"
-        lines += ["", f"Negative transfer (worse than alone): {lost}. Positive transfer: {gained}."]
+        lines += ["", f"By the family's verdicts, negative transfer (worse than alone): {lost}; positive "
+                  f"transfer (better than alone): {gained}. A tie is inconclusive, not an absence of "
+                  "transfer."]
     return lines
 
 

@@ -29,8 +29,9 @@ def method_text(a: dict[str, Any]) -> str:
         f"Verdicts come from Holm-adjusted p-values over one family of **{fam.get('size', 0)} "
         f"comparisons** ({fam.get('members', 'the comparisons printed')}) at α = {st.get('alpha', 0.05)}: "
         "**better** or **worse** when the adjusted p is below α; **equivalent** when the suite declares "
-        "an equivalence margin and both one-sided tests reject (Holm over the "
-        f"{fam.get('equivalence_tests', 0)} equivalence tests); otherwise **tie**, which is inconclusive, "
+        "an equivalence margin and both one-sided tests reject ("
+        + (f"Holm over the {fam['equivalence_tests']} equivalence tests" if fam.get("equivalence_tests")
+           else "this suite declares none") + "); otherwise **tie**, which is inconclusive, "
         "not equal: MDE is the difference the comparison would detect with 80% power, so a true "
         "difference up to about that size can hide in a tie. The 95% intervals are unadjusted. "
         "P-values below 1e-4 print as `< 1e-04`."
@@ -61,6 +62,10 @@ def verdict_cell(c: dict[str, Any]) -> str:
 
 
 def delta_cell(c: dict[str, Any]) -> str:
+    """Δ and its 95% interval; with one seed a side, the interval over test items only, so named."""
+    if not c.get("testable", True):
+        low, high = c["items_ci95"]
+        return f"{c['delta']:+.3f} (test items only: [{low:+.3f}, {high:+.3f}])"
     return f"{c['delta']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}]"
 
 
@@ -132,5 +137,5 @@ def across_tasks(a: dict[str, Any], figures: list[str]) -> list[str]:
                      "No two strategies are separable by rank across these tasks.")
                   + (" With so few tasks the test has little power: ranks that are not separable are not "
                      "equal." if f["n"] < 5 else "")]
-    lines += [f"![critical difference]({p})" for p in figures]
+    lines += [line for p in figures for line in ("", f"![critical difference]({p})")]
     return lines

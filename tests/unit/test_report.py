@@ -191,7 +191,8 @@ def test_negative_transfer_table_names_the_tasks_multitask_lost():
     row = row_of(section, "sst2", "| task")
     assert row.startswith("| sst2 | -0.100 | [-0.1") and "**worse**" in row
     assert "| conll2003 | +0.000 | [+0.000, +0.000] | tie, MDE ±0.000 (Holm p 1) |" in section
-    assert "Negative transfer (worse than alone): sst2. Positive transfer: none." in section
+    assert ("negative transfer (worse than alone): sst2; positive transfer (better than alone): none. "
+            "A tie is inconclusive") in section
     # no group, no table
     alone = [r for r in records if r.strategy != "multitask"]
     assert "## Transfer" not in leaderboard(alone, "s", baseline="full_finetune")
@@ -257,7 +258,8 @@ def test_a_one_seed_strategy_gets_no_verdict_and_is_not_in_the_family():
         assert now["p_holm"] == then["p_holm"] and now["verdict"] == then["verdict"]
     md = leaderboard(with_lone, "s", baseline="full_finetune", analysis=a)
     row = row_of(md, "linear_probe", "## sst2")
-    assert "+0.100 [" in row and "no verdict (1 seed: seed variance unknown)" in row and "Holm p" not in row
+    assert "+0.100 (test items only: [" in row and "Holm p" not in row
+    assert "no verdict (1 seed: seed variance unknown)" in row
     assert "1 comparisons have a side with one seed" in md and "one family of **2 comparisons**" in md
 
 
