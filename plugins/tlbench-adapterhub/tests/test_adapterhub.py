@@ -183,7 +183,7 @@ def test_reduction_factor_is_passed_through():
         AdapterOptions(reduction_factor={"first": 4})
 
 
-def test_search_space_follows_the_config(tmp_path):
+def test_search_space_follows_the_config(tmp_path, monkeypatch):
     from tlbench import load_suite
 
     space = Adapter.search_space(AdapterOptions())
@@ -204,6 +204,7 @@ def test_search_space_follows_the_config(tmp_path):
         config = "par_bn"
     """))
     (tmp_path / "model").mkdir()
+    monkeypatch.chdir(tmp_path)  # "./model" is a directory relative to where tlbench runs
     load_suite(suite, check_data=False)
 
 
