@@ -84,6 +84,9 @@ def analyse(records: list[RunRecord], *, baseline: str, n_resamples: int = 10_00
                                              "alpha": ALPHA}}
     means: dict[str, dict[str, float]] = {s: {} for s in strategies}
     draws: dict[str, dict[str, np.ndarray]] = {}
+    from tlbench.contamination import contamination
+
+    notes = contamination(ok)  # tasks whose source the model's own training data lists
     for t in tasks:
         task_runs = [r for r in ok if r.task == t]
         if not task_runs:  # every run of the task failed: no section, but every failure is named
@@ -101,6 +104,8 @@ def analyse(records: list[RunRecord], *, baseline: str, n_resamples: int = 10_00
             "notes": ordered(s.description for s in (data.sources.values() if data else ()) if s.description),
             "truncated_share": data.truncated_share.get("report") if data else None,
             "secondary_metrics": [m for m in secondary_columns(task_runs) if m != primary],
+            "contamination": (notes[t].sentence if t in notes else None),
+            "trivial": _trivial(task_runs, primary),
             "strategies": {}, "comparisons": {}, "win_probability": {}}
         item_data: dict[str, tuple[dict[int, np.ndarray], str]] = {}
         for s in strategies:
@@ -124,12 +129,17 @@ def analyse(records: list[RunRecord], *, baseline: str, n_resamples: int = 10_00
                     if tuning else None),
                 "cost": {k: _mean([float(getattr(r.cost, k)) for r in rs if r.cost]) for k in COST_FIELDS},
             }
+            entry["strategies"][s]["above_trivial"] = _above(summary, entry["trivial"])
             found = _items(rs)
             if found:
                 item_data[s] = found
         task_margin = margin.get(t) if isinstance(margin, dict) else margin
         boot = _resampler(t, task_runs, item_data, n_resamples, seed)
         draws[t] = _compare(entry, item_data, baseline, boot, task_margin)
+        cells = [x["above_trivial"] for x in entry["strategies"].values()]
+        entry["above_trivial"] = None if entry["trivial"] is None else any(cells)
+        for name, c in entry["comparisons"].items():
+            c["above_trivial"] = entry["strategies"][name]["above_trivial"]
         result["tasks"][t] = entry
     for curve in curves.values():  # the baseline against every other strategy on the curve
         if baseline in curve["strategies"]:
@@ -137,8 +147,10 @@ def analyse(records: list[RunRecord], *, baseline: str, n_resamples: int = 10_00
                                    for s in curve["strategies"] if s != baseline}
     result["statistics"]["family"] = _holm_family(result["tasks"])
     result["transfer"] = _transfer(ok, result["tasks"], baseline)
-    result["mean_rank"] = stats.mean_ranks(means, tasks, allow_missing=allow_missing)
-    result["ranks"] = _ranks(means, draws, [t for t in tasks if t in result["tasks"]], result["mean_rank"])
+    beaten = [t for t in tasks if t in result["tasks"] and result["tasks"][t]["above_trivial"] is not False]
+    result["mean_rank"] = stats.mean_ranks(means, beaten, allow_missing=allow_missing)
+    result["ranks"] = _ranks(means, draws, beaten, result["mean_rank"])
+    result["ranks"]["below_trivial"] = [t for t in tasks if t in result["tasks"] and t not in beaten]
     result["coverage"] = {s: {"tasks": sum(t in means[s] for t in tasks), "of": len(tasks)}
                           for s in strategies}
     return result
@@ -195,10 +207,28 @@ def _compare(entry: dict[str, Any], item_data: dict[str, tuple[dict[int, np.ndar
     return {s: boot.draws(s, x, how) for s, (x, how) in arrays.items()}
 
 
+def _trivial(runs: list[RunRecord], primary: str) -> dict[str, Any] | None:
+    """The task's trivial baseline (``RunRecord.trivial``: the same report items for every run)."""
+    found = next((r.trivial for r in runs if r.trivial and primary in r.trivial.metrics), None)
+    if found is None:
+        return None
+    return {"method": found.method, "score": found.metrics[primary], "metrics": dict(found.metrics)}
+
+
+def _above(summary: stats.SeedSummary, trivial: dict[str, Any] | None) -> bool | None:
+    """The cell beats the trivial baseline: its 95% t-interval over seeds lies above it (one seed:
+    its score does). None without a trivial baseline."""
+    if trivial is None or summary.n == 0:
+        return None
+    low = summary.mean if summary.n < 2 else summary.t_low
+    return bool(low > trivial["score"])
+
+
 def _holm_family(tasks: dict[str, Any]) -> dict[str, Any]:
     """Holm over every testable comparison of every task (and, separately, over their equivalence
     tests); each comparison's verdict from its adjusted p-values. Returns the family's description."""
-    members = [(t, s, c) for t, e in tasks.items() for s, c in e["comparisons"].items() if c["testable"]]
+    members = [(t, s, c) for t, e in tasks.items() for s, c in e["comparisons"].items()
+               if c["testable"] and c.get("above_trivial") is not False]
     for (_, _, c), p in zip(members, stats.holm([c["p_value"] for _, _, c in members]), strict=True):
         c["p_holm"] = p
     with_margin = [c for _, _, c in members if c["tost_p"] is not None]
@@ -212,10 +242,13 @@ def _holm_family(tasks: dict[str, Any]) -> dict[str, Any]:
         else:
             c["verdict"] = "tie"
     untestable = sum(not c["testable"] for e in tasks.values() for c in e["comparisons"].values())
+    trivial = sum(c["testable"] and c.get("above_trivial") is False
+                  for e in tasks.values() for c in e["comparisons"].values())
     return {"size": len(members), "tasks": len({t for t, _, _ in members}),
-            "equivalence_tests": len(with_margin), "untestable": untestable,
+            "equivalence_tests": len(with_margin), "untestable": untestable, "not_above_trivial": trivial,
             "members": "every comparison with the baseline on every task where both sides have at least "
-                       "two seeds; the Transfer table reprints some of them"}
+                       "two seeds and the strategy is above the task's trivial baseline; the Transfer "
+                       "table reprints some of them"}
 
 
 def _ranks(means: dict[str, dict[str, float]], draws: dict[str, dict[str, np.ndarray]], tasks: list[str],

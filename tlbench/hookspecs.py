@@ -22,9 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:
+    from tlbench.contamination import TrainingData
 
 PROJECT = "tlbench"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -88,4 +91,17 @@ def resolve_model(model_id: str) -> Path | None:
 
     The first plugin returning a path wins; when none does, the id is loaded as usual (a local path
     or the Hugging Face Hub). A plugin that ships weights for offline use implements this.
+    """
+
+
+@hookspec(firstresult=True)
+def model_training_data(model_id: str, path: Path | None) -> TrainingData | None:
+    """Declare what ``model_id`` was trained on, or return ``None`` to pass.
+
+    ``path``: the model's local directory (``resolve_model``'s answer, or the suite's local path);
+    None when it is loaded from the Hub. Return ``{"source": ..., "datasets": [...]}``: the
+    datasets' names as the model card or training configuration gives them, and where that list
+    comes from. The first plugin answering wins; each record keeps the answer
+    (``provenance.model.training_data``), and the leaderboard marks the tasks whose
+    ``Task.source_datasets`` match a name in it (:mod:`tlbench.contamination`).
     """

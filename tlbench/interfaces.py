@@ -112,6 +112,10 @@ class Task(ABC):
     Options: ClassVar[type[TaskOptions]] = TaskOptions
     primary_metric: ClassVar[str]
     description: ClassVar[str] = ""
+    #: where the task's data comes from, as a model's training data may name it (``"squad"``,
+    #: ``"quora"``): the leaderboard notes the task when one of these names matches, token for token,
+    #: a dataset a model plugin declares the model was trained on (:mod:`tlbench.contamination`)
+    source_datasets: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, name: str, options: TaskOptions):
         self.name = name
@@ -148,6 +152,18 @@ class Task(ABC):
 
     #: metrics reported besides the primary one (the leaderboard's secondary columns)
     secondary_metrics: ClassVar[tuple[str, ...]] = ()
+
+    def trivial_predictions(self, data: TaskData) -> tuple[str, Any] | None:
+        """The task's trivial baseline: a predictor computed from the data without training.
+
+        Returns (how it predicts, in words, e.g. ``"majority class 'positive' of the training
+        split"``; one prediction per row of ``data.splits["report"]``, in the form :meth:`decode`
+        returns, so that :meth:`score` scores them). ``data`` is what :meth:`load` gave, with its
+        caps: the baseline may learn from the ``train`` split's labels (majority class, mean target)
+        and must never read the report split's labels. The runner scores it on the run's report
+        split and keeps it in every record (``RunRecord.trivial``), next to the run's own metrics;
+        the leaderboard shows it in the task's section. None (the default): no trivial baseline."""
+        return None
 
     def item_stats(self, predictions: Any, split: Any) -> tuple[list[list[float]], str] | None:
         """Per-item statistics of ``predictions`` and the reducer that turns them back into the

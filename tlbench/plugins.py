@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -300,6 +301,10 @@ class Plugins:
 
     def resolve_model(self, model_id: str) -> Any:
         return self.pm.hook.resolve_model(model_id=model_id)
+
+    def model_training_data(self, model_id: str, path: Path | None) -> Any:
+        """What a model plugin declares ``model_id`` was trained on (the first answer), or None."""
+        return self.pm.hook.model_training_data(model_id=model_id, path=path)
 
 
 _default: Plugins | None = None

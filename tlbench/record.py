@@ -41,6 +41,13 @@ class Metrics(_Frozen):
     report: dict[str, float]
 
 
+class Trivial(_Frozen):
+    """What a predictor that does not train scores on the report split (``Task.trivial_predictions``)."""
+
+    method: str  # e.g. "majority class 'positive' of the training split"
+    metrics: dict[str, float]  # the task's report metrics for those predictions (same keys as metrics.report)
+
+
 class Items(_Frozen):
     """Per-item statistics of the report split, for the paired tests (``Task.item_stats``)."""
 
@@ -68,7 +75,7 @@ class Items(_Frozen):
 class Source(_Frozen):
     """Where one split came from (``tlbench.DataSource``)."""
 
-    location: str  # a mirror file's path or a Hub dataset id
+    location: str  # a mirror file relative to the data directory, or a Hub dataset id
     sha256: str = ""  # of the mirror file ("" for the Hub)
     description: str = ""  # what the task says about this split (e.g. "not the official protocol")
 
@@ -92,14 +99,26 @@ class Cost(_Frozen):
     stored_bytes: int  # what a user must keep per task (``Fitted.save``)
     train_seconds: float  # wall-clock seconds of ``Strategy.fit`` (a group's: the whole training)
     peak_memory_bytes: int
-    memory_kind: str  # ``cuda_max_allocated`` or ``process_rss``
+    # how peak_memory_bytes was measured, for this run alone (tlbench/memory.py): ``cuda_max_allocated``,
+    # ``linux_vmhwm_reset`` (the process's peak RSS, its mark reset at the run's start) or
+    # ``psutil_rss_sampled``; ``process_rss`` in older records (sampled RSS)
+    memory_kind: str
     eval_examples_per_second: float  # report-split inference speed, cached work included
+
+
+class TrainingDataInfo(_Frozen):
+    """What the model was trained on, as a model plugin declared it (``model_training_data``)."""
+
+    source: str  # where the list comes from, e.g. the model's data_config.json
+    datasets: tuple[str, ...]  # the datasets' names as that source gives them
 
 
 class ModelInfo(_Frozen):
     id: str  # as named in the suite
-    path: str  # where its files were (a local path or the Hub id)
+    path: str  # where its files were: the Hub id, a package folder, or a path relative to the repository
     revision_or_weights_sha256: str  # the weights' sha256 when local, else the Hub commit
+    #: the model's own training data (for the leaderboard's contamination notes); None: undeclared
+    training_data: TrainingDataInfo | None = None
 
 
 class Provenance(_Frozen):
@@ -114,7 +133,7 @@ class Provenance(_Frozen):
     model: ModelInfo | None = None
     dtype: str | None = None  # e.g. "float32 with bfloat16 autocast"
     batch_size: int | None = None  # as the strategy describes it (``Strategy.run_facts``)
-    data_dir: str | None = None  # the mirror folder, or "hub"
+    data_dir: str | None = None  # where the mirror came from ("$TLBENCH_DATA_DIR", "mirror", ...) or "hub"
 
 
 class Spread(_Frozen):
@@ -183,6 +202,8 @@ class RunRecord(_Frozen):
     #: the task's declared secondary metrics (``Task.secondary_metrics``): the report's columns
     secondary_metrics: tuple[str, ...] = ()
     metrics: Metrics | None = None
+    #: the task's trivial baseline on the same report split
+    trivial: Trivial | None = None
     #: (step, selection score) pairs the training evaluated
     curve: list[tuple[int, float]] = []
     details: dict[str, Any] = {}  # what the strategy says about its run (``Fitted.details``)
@@ -264,8 +285,19 @@ def load_record(obj: dict[str, Any] | RunRecord,
             obj["secondary_metrics"] = secondary(str(obj.get("task_name", "")))
     elif version != SCHEMA_VERSION:
         raise ValueError(f"record schema {version!r} is newer than this tlbench ({SCHEMA_VERSION}): upgrade")
-    return RunRecord.model_validate(obj)
+    return RunRecord.model_validate(_portable_paths(obj))
+
+
+def _portable_paths(obj: dict[str, Any]) -> dict[str, Any]:
+    """Older records (either version) named the machine's paths: the data files, the data directory,
+    the suite file and a local model folder. They are named as a new record names them (data files
+    relative to the data directory; ``tlbench.provenance.portable_record``), so the next export of
+    any storage or ``runs.jsonl`` carries no absolute path of the machine that ran it."""
+    from tlbench.provenance import portable_record
+
+    return portable_record(obj)
 
 
 __all__ = ["SCHEMA_VERSION", "Cost", "DataInfo", "GroupInfo", "Items", "Metrics", "ModelInfo", "Provenance",
-           "Reused", "RunRecord", "Source", "Spread", "TuningSummary", "last_line", "load_record"]
+           "Reused", "RunRecord", "Source", "Spread", "TrainingDataInfo", "Trivial", "TuningSummary",
+           "last_line", "load_record"]

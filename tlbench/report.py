@@ -17,6 +17,7 @@ from tlbench.report_stats import (
     rank_cell,
     resampling_line,
     seed_cell,
+    trivial_line,
     verdict_cell,
 )
 
@@ -161,7 +162,9 @@ def _task_section(e: dict[str, Any], task: str, order: list[str], baseline: str)
              f"{sizes.get('select', '?'):,} selection rows; "
              f"{'–' if trunc is None else f'{trunc:.1%}'} of report items truncated.", ""]
     lines += [f"Note on the data: {note}" for note in e.get("notes", [])] + ([""] if e.get("notes") else [])
+    lines += [trivial_line(e), ""] if e.get("trivial") else []
     lines += [resampling_line(e), ""] if e.get("resampling") else []
+    lines += [f"**Contamination:** {e['contamination']}", ""] if e.get("contamination") else []
     present = [s for s in order if s in e["strategies"]]
     # the task's declared secondary metrics (records of schema 1, which lack them: the first four)
     secondary = e["secondary_metrics"]
@@ -269,19 +272,24 @@ def _data_hashes(runs: list[RunRecord]) -> str:
 
 
 def _provenance(runs: list[RunRecord]) -> str:
+    from tlbench.provenance import portable_path
+
     p = next((r.provenance for r in runs if r.ok), runs[0].provenance)
     libs = ", ".join(f"{k} {val}" for k, val in p.versions.items() if val)
     sha = p.git.get("sha", "")
     git = sha[:12] + (" (dirty)" if p.git.get("dirty") else "") if sha else "none"
     model = (f"{p.model.id} (weights sha256 or revision {p.model.revision_or_weights_sha256[:16]})"
              if p.model else "?")
+    # records name no path of the machine (issue 17); a record made by hand may: its file name only
+    suite_file = portable_path(p.suite_file)
+    origin = f"from {p.data_dir}; " if p.data_dir else ""
     return "\n".join([
         "## Provenance", "",
         f"- versions: {libs}",
         f"- model: {model}",
         f"- device: {p.device.get('name', '?')} ({p.device.get('device', '?')}), dtype {p.dtype or '?'}",
-        f"- data (sha256 of each task's files, by role): {_data_hashes(runs) or 'none recorded'}",
-        f"- suite: {p.suite_file} (sha256 {p.suite_sha256[:16]}); git {git}",
+        f"- data ({origin}sha256 of each task's files, by role): {_data_hashes(runs) or 'none recorded'}",
+        f"- suite: {suite_file} (sha256 {p.suite_sha256[:16]}); git {git}",
         f"- records: {len(runs)} runs, from {min(r.started_at for r in runs)} to "
         f"{max(r.finished_at for r in runs)}",
     ])

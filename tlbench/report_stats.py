@@ -8,7 +8,8 @@ from typing import Any
 
 from tlbench.stats import format_p
 
-__all__ = ["across_tasks", "method_text", "outperform_table", "seed_cell", "verdict_cell"]
+__all__ = ["across_tasks", "delta_cell", "method_text", "outperform_table", "rank_cell", "resampling_line",
+           "seed_cell", "trivial_line", "verdict_cell"]
 
 
 def _num(value: float | None, digits: int = 3) -> str:
@@ -51,6 +52,8 @@ def seed_cell(entry: dict[str, Any]) -> str:
 
 def verdict_cell(c: dict[str, Any]) -> str:
     """One comparison's verdict with the number that backs it."""
+    if c.get("above_trivial") is False:
+        return "not above trivial: no verdict"
     if not c.get("testable", True) or c.get("verdict") is None:
         return f"no verdict ({min(c.get('seeds', [1]))} seed: seed variance unknown)"
     p = f"Holm p {format_p(c['p_holm'])}"
@@ -67,6 +70,20 @@ def delta_cell(c: dict[str, Any]) -> str:
         low, high = c["items_ci95"]
         return f"{c['delta']:+.3f} (test items only: [{low:+.3f}, {high:+.3f}])"
     return f"{c['delta']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}]"
+
+
+def trivial_line(e: dict[str, Any]) -> str:
+    """The task's trivial baseline, and what it does to the cells that do not beat it."""
+    t = e.get("trivial")
+    if not t:
+        return ""
+    below = [s for s, x in e["strategies"].items() if x.get("above_trivial") is False]
+    text = (f"Trivial baseline (no training: {t['method']}): {e['primary_metric']} {t['score']:.3f}. "
+            "A cell is above it when its 95% t-interval over seeds lies above it (one seed: its score); ")
+    if e.get("above_trivial") is False:
+        return text + ("**no strategy is above it on this task**: no verdicts here, and the task is left "
+                       "out of the ranks across tasks.")
+    return text + (f"not above it, so without a verdict: {', '.join(below)}." if below else "every cell is.")
 
 
 def resampling_line(e: dict[str, Any]) -> str:
@@ -110,8 +127,12 @@ def across_tasks(a: dict[str, Any], figures: list[str]) -> list[str]:
     lines = ["", "## Across tasks", ""]
     tasks = ranks.get("tasks", [])
     left_out = [t for t in a["tasks"] if t not in tasks]
+    below = ranks.get("below_trivial", [])
+    missing = [t for t in left_out if t not in below]
     lines.append(f"Ranks over {len(tasks)} tasks ({', '.join(tasks) or 'none'}); 1 is best"
-                 + (f"; left out (a ranked strategy has no score there): {', '.join(left_out)}" if left_out
+                 + (f"; left out, no strategy above its trivial baseline: {', '.join(below)}" if below
+                    else "")
+                 + (f"; left out, a ranked strategy has no score there: {', '.join(missing)}" if missing
                     else "") + ". Only strategies with every task are ranked.")
     if ranks.get("note"):
         return [*lines, "", ranks["note"] + "."]

@@ -8,7 +8,6 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -21,54 +20,24 @@ from tlbench.config import Suite
 from tlbench.errors import StopTrial, TlbenchError
 from tlbench.grid import Run, stable_id
 from tlbench.interfaces import ModelRef, Role, TaskData
+from tlbench.memory import PeakMemory
 from tlbench.plugins import Plugins
-from tlbench.provenance import device_description, file_sha256, git_state, versions
-from tlbench.record import RunRecord
+from tlbench.provenance import (
+    data_dir_label,
+    data_location,
+    device_description,
+    file_sha256,
+    git_state,
+    portable_path,
+    repo_root,
+    suite_file_label,
+    versions,
+)
+from tlbench.record import RunRecord, Trivial
 
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("TLBENCH_CACHE_DIR", Path.home() / ".cache" / "tlbench"))
-
-
-class PeakMemory:
-    """Peak memory of the run: CUDA's allocator peak on a GPU, else sampled process RSS (psutil)."""
-
-    def __init__(self, device: str, interval: float = 0.05):
-        self.device, self.interval, self.peak = device, interval, 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> PeakMemory:
-        if self.device.startswith("cuda"):
-            import torch
-
-            torch.cuda.reset_peak_memory_stats()
-        else:
-            import psutil
-
-            proc = psutil.Process()
-
-            def sample() -> None:
-                while not self._stop.is_set():
-                    self.peak = max(self.peak, proc.memory_info().rss)
-                    self._stop.wait(self.interval)
-
-            self._thread = threading.Thread(target=sample, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._thread:
-            self._stop.set()
-            self._thread.join()
-        else:
-            import torch
-
-            self.peak = int(torch.cuda.max_memory_allocated())
-
-    @property
-    def kind(self) -> str:
-        return "cuda_max_allocated" if self.device.startswith("cuda") else "process_rss"
 
 
 @functools.cache
@@ -136,6 +105,18 @@ def resolve_model(model_id: str, plugins: Plugins) -> ModelRef:
     return ModelRef(model_id, path, weights_hash(path) or hub_revision(path))
 
 
+def model_training_data(model: ModelRef, plugins: Plugins) -> dict[str, Any] | None:
+    """What a model plugin declares the model was trained on (``model_training_data``, given the
+    local directory, or None for a Hub id), validated as the record keeps it; None when undeclared."""
+    from tlbench.record import TrainingDataInfo
+
+    path = Path(model.path)
+    declared = plugins.model_training_data(model.id, path if path.is_dir() else None)
+    if declared is None:
+        return None
+    return TrainingDataInfo.model_validate(dict(declared)).model_dump(mode="json")
+
+
 class Runner:
     def __init__(self, suite: Suite, plugins: Plugins, *, device: str = "auto",
                  cache_dir: Path | None = None, progress: Any = None, store: Any = None):
@@ -154,7 +135,7 @@ class Runner:
             "versions": versions(),
             "plugins": {s.distribution: s.version for s in plugins.statuses if s.status == "ok"},
             "device": device_description(self.device),
-            "suite_file": str(suite.path), "suite_sha256": file_sha256(suite.path),
+            "suite_file": suite_file_label(suite.path), "suite_sha256": file_sha256(suite.path),
             "git": git_state(str(suite.path.parent)),
         }
 
@@ -276,6 +257,11 @@ class Runner:
             stored = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file())
         trainable, total = fitted.parameter_counts()
         metrics, preds_report, seconds = evaluated.scores, evaluated.predictions, evaluated.seconds
+        # the task's trivial baseline on the same report rows (no model: cheap); its failure is noted
+        trivial, trivial_error = _trivial(task, data)
+        details = dict(fitted.details)
+        if trivial_error is not None:
+            details["trivial_error"] = trivial_error
         model = job.model
         n_report = len(data.splits["report"])
         facts = strategy_facts(self.plugins, cell)
@@ -285,16 +271,21 @@ class Runner:
             "primary_metric": task.primary_metric,
             "secondary_metrics": list(task.secondary_metrics),
             "metrics": metrics,
+            "trivial": trivial,
             "curve": [list(point) for point in fitted.curve],
-            # what a strategy says about its run (multitask's steps and draws)
-            "details": dict(fitted.details),
+            # what a strategy says about its run (multitask's steps and draws), and a trivial
+            # baseline's failure (``trivial_error``)
+            "details": details,
             "predictions": {"report": preds_report.tolist() if hasattr(preds_report, "tolist")
                             else list(preds_report)},
             "items": _items(task, preds_report, data.splits["report"], metrics["report"]),
             "data": {
                 "label": data.label or label,
                 "sizes": data.sizes(),
-                "sources": {r: {"location": s.location, "sha256": s.sha256, "description": s.description}
+                # locations relative to the data directory, never the machine's paths (issue 17)
+                "sources": {r: {"location": data_location(s.location, self.suite.data_dir,
+                                                          repo_root(str(self.suite.path.parent))),
+                                "sha256": s.sha256, "description": s.description}
                             for r, s in data.sources.items()},
                 "truncated_share": {r: task.truncated_share(job.encoded(r)) for r in data.splits},
                 "label_names": list(data.label_names),
@@ -308,10 +299,13 @@ class Runner:
             },
             "provenance": {
                 **self._static,
-                "model": {"id": model.id, "path": model.path, "revision_or_weights_sha256": model.revision},
+                "model": {"id": model.id,
+                          "path": portable_path(model.path, repo_root(str(self.suite.path.parent))),
+                          "revision_or_weights_sha256": model.revision,
+                          "training_data": model_training_data(model, self.plugins)},
                 "dtype": _dtype(self.device, facts.get("precision", "fp32")),
                 "batch_size": facts.get("batch_size"),
-                "data_dir": str(self.suite.data_dir) if self.suite.data_dir else "hub",
+                "data_dir": data_dir_label(self.suite.data_dir, repo_root(str(self.suite.path.parent))),
             },
         })
 
@@ -346,6 +340,22 @@ def _evaluate(job: Any, fitted: Any) -> Evaluation:
         preds = task.decode(outputs, job.encoded(role), data.splits[role])
         scores[role] = task.score(preds, data.splits[role])
     return Evaluation(scores, preds, seconds)  # the last role's: the report split
+
+
+def _trivial(task: Any, data: TaskData) -> tuple[dict[str, Any] | None, str | None]:
+    """The task's trivial baseline (``Task.trivial_predictions``) scored on ``data``'s report split,
+    the rows the run is scored on (caps applied), as the record's ``trivial``: (it, None); (None,
+    None) when the task declares none. A failure to compute or score it must not fail the run:
+    (None, the error), which the record keeps in ``details["trivial_error"]``."""
+    try:
+        declared = task.trivial_predictions(data)
+        if declared is None:
+            return None, None
+        method, predictions = declared
+        scores = task.score(predictions, data.splits["report"])
+        return Trivial(method=method, metrics={k: float(v) for k, v in scores.items()}).model_dump(), None
+    except Exception as exc:  # noqa: BLE001 - a baseline's failure is noted, the run stands
+        return None, f"{type(task).__name__}.trivial_predictions: {type(exc).__name__}: {exc}"
 
 
 def _items(task: Any, predictions: Any, split: Any, metrics: dict[str, float]) -> dict[str, Any] | None:

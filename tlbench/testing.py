@@ -33,6 +33,7 @@ from tlbench.plugins import Plugins
 GOOD = ["good", "great", "fine", "nice", "superb"]
 BAD = ["bad", "awful", "poor", "dull", "boring"]
 FILLER = ["the", "movie", "film", "was", "plot", "acting", "very", "quite", "and", "a"]
+TOY_LABELS = ("negative", "positive")
 
 
 def tiny_bert(directory: Path, *, layers: int = 2, hidden: int = 32, seed: int = 0) -> Path:
@@ -102,7 +103,7 @@ class ToyTask(Task):
                   for i, (role, n) in enumerate(sizes.items())}
         source = DataSource("memory://toy", "0")
         return TaskData(splits=splits, sources={r: source for r in splits},
-                        label_names=("negative", "positive"))
+                        label_names=TOY_LABELS)
 
     def encode(self, tokenizer: Any, batch: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
         ids = tokenizer(batch["sentence"], truncation=True, max_length=self.options.max_length)
@@ -114,6 +115,14 @@ class ToyTask(Task):
 
     def score(self, predictions: np.ndarray, split: Any) -> dict[str, float]:
         return {"accuracy": float(np.mean(predictions == np.asarray(split["label"])))}
+
+    def trivial_predictions(self, data: TaskData) -> tuple[str, Any] | None:
+        """The training split's most frequent label for every report row (a tie: the lowest)."""
+        labels = list(data.splits["train"]["label"])
+        top = max(labels.count(k) for k in set(labels))
+        label = min(k for k in set(labels) if labels.count(k) == top)
+        return (f"majority class {TOY_LABELS[label]!r} of the training split",
+                np.full(len(data.splits["report"]), label))
 
 
 TAGS = ("O", "B-POS", "I-POS", "B-NEG", "I-NEG")
@@ -218,11 +227,20 @@ class ToyTagTask(ToyTask):
         f1 = 2 * right / (found + gold) if found + gold else 0.0
         return {"f1": f1, "accuracy": float(np.mean([p == g for p, g in pairs]))}
 
+    def trivial_predictions(self, data: TaskData) -> tuple[str, Any] | None:
+        """Every word "O" (tag id 0): entity F1 0."""
+        return "every word tagged 'O'", [[0] * len(tags) for tags in data.splits["report"]["tags"]]
+
 
 def trivial_score(job: Any) -> float:
-    """The primary metric, on the report split, of the predictor that learns nothing: every row the
-    training split's most frequent label (:class:`ToyTask`), every word "O" (:class:`ToyTagTask`)."""
+    """The primary metric, on the report split, of the predictor that learns nothing: the task's
+    own (``Task.trivial_predictions``) where it declares one; else every row the training split's most
+    frequent label (text classification), every word "O" (token classification): on :class:`ToyTask`
+    and :class:`ToyTagTask` the two agree."""
     report = job.data.splits["report"]
+    declared = job.task.trivial_predictions(job.data)
+    if declared is not None:
+        return float(job.task.score(declared[1], report)[job.task.primary_metric])
     if job.task.head.kind == "token_classification":
         predictions: Any = [[0] * len(tags) for tags in report["tags"]]
     else:
@@ -505,6 +523,26 @@ class TaskContract(_GivenPlugins):
         refs = np.asarray(instance.references(split))
         metrics = instance.score(refs, split)
         assert metrics[instance.primary_metric] == pytest.approx(1.0)
+
+    def test_trivial_predictions_score_on_the_report_split(self, instance: Any, data: TaskData) -> None:
+        """A declared trivial baseline (``Task.trivial_predictions``) has a method in words and one
+        prediction per report row that the task's ``score`` scores without error, to finite numbers
+        holding the primary metric: what the runner keeps in every record (``RunRecord.trivial``)."""
+        import math
+
+        from tlbench.record import Trivial
+
+        declared = instance.trivial_predictions(data)
+        if declared is None:
+            pytest.skip(f"{type(instance).__name__} declares no trivial baseline (Task.trivial_predictions)")
+        method, predictions = declared
+        split = data.splits["report"]
+        assert isinstance(method, str) and method.strip(), method
+        assert len(predictions) == len(split)
+        metrics = instance.score(predictions, split)
+        assert instance.primary_metric in metrics
+        assert all(math.isfinite(float(v)) for v in metrics.values()), metrics
+        Trivial(method=method, metrics={k: float(v) for k, v in metrics.items()})
 
     def test_encode_respects_max_length(self, instance: Any, data: TaskData, tmp_path: Path) -> None:
         model = tiny_bert(tmp_path / "tiny")

@@ -65,7 +65,8 @@ class TextTask(Task):
     and the metrics. When ``select_split`` is None, the selection rows are carved from train.
     Offline, it reads ``<data_dir>/<folder>/<split>.jsonl.gz`` (the Hub's column names).
     Classification scores accuracy and macro precision, recall and F1 (plus :meth:`extra_metrics`);
-    regression (``regression = True``) Pearson and Spearman.
+    regression (``regression = True``) Pearson and Spearman. The trivial baseline
+    (:meth:`trivial_predictions`) is the training split's majority class, or its mean target.
     """
 
     hub_id: ClassVar[str]
@@ -128,6 +129,34 @@ class TextTask(Task):
 
     def references(self, split: Any) -> list[Any]:
         return list(split[self.label_column])
+
+    def trivial_predictions(self, data: TaskData) -> tuple[str, Any] | None:
+        """Classification: the training split's majority class for every row (a tie goes to the
+        lowest label id). Regression: the training split's mean target for every row; a constant
+        correlates with nothing, so Pearson and Spearman are undefined and :func:`correlations`
+        scores them 0.0. Only the training labels are read; the report split gives its length."""
+        labels = list(data.splits["train"][self.label_column])
+        n_report = len(data.splits["report"])
+        if not labels:
+            raise ValueError(f"{self.name}: the training split is empty: no trivial baseline")
+        if self.regression:
+            mean = float(np.mean(np.asarray(labels, dtype=float)))
+            method = (f"mean target {mean:.4g} of the training split ({len(labels)} rows): a constant, "
+                      "whose Pearson and Spearman are undefined and scored 0.0")
+            return method, np.full(n_report, mean, dtype=float)
+        counts: dict[int, int] = {}
+        for label in labels:
+            counts[int(label)] = counts.get(int(label), 0) + 1
+        top = max(counts.values())
+        tied = sorted(k for k, c in counts.items() if c == top)
+        names = data.label_names or self.default_labels
+
+        def name(k: int) -> str:
+            return repr(names[k]) if 0 <= k < len(names) else repr(str(k))
+
+        tie = f", tied with {', '.join(name(k) for k in tied[1:])}" if len(tied) > 1 else ""
+        return (f"majority class {name(tied[0])} of the training split ({top} of {len(labels)} rows{tie}; "
+                "ties go to the lowest label id)"), np.full(n_report, tied[0], dtype=np.int64)
 
     def score(self, predictions: Any, split: Any) -> dict[str, float]:
         refs = self.references(split)

@@ -12,6 +12,8 @@ truncation costs recall, and each record says how many sentences lost words).
 Metrics are seqeval's: entity-level micro precision, recall and F1 in its default mode, which counts
 entities as conlleval does (an entity is right only when its type and both its ends are), plus
 token accuracy and the F1 of each entity type. Undefined ratios (nothing predicted) are 0.0.
+
+The trivial baseline (``trivial_predictions``) tags every word ``O``: entity F1 0.0.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ class Conll2003(Task):
     #: export (the same rows and ClassLabel features) loads without it
     hub_revision: ClassVar[str | None] = "refs/convert/parquet"
     folder: ClassVar[str] = "conll2003"
+    source_datasets: ClassVar[tuple[str, ...]] = ("conll2003", "conll-2003")
     words_column: ClassVar[str] = "tokens"
     tags_column: ClassVar[str] = "ner_tags"
     split_names: ClassVar[dict[str, str]] = {"train": "train", "select": "validation", "report": "test"}
@@ -172,6 +175,14 @@ class Conll2003(Task):
 
     def score(self, predictions: Any, split: Any) -> dict[str, float]:
         return entity_metrics(self.references(split), predictions)
+
+    def trivial_predictions(self, data: TaskData) -> tuple[str, Any] | None:
+        """Every word tagged ``O``, in :meth:`decode`'s form (one tag per word of each report
+        sentence): no entity is predicted, so entity precision, recall and F1 are 0.0, and token
+        accuracy is the share of ``O`` words."""
+        words = data.splits["report"][self.words_column]
+        return ("every word tagged 'O' (no entity predicted: entity F1 0; token accuracy is the share "
+                "of 'O' words)"), [[OUTSIDE] * len(ws) for ws in words]
 
     def item_stats(self, predictions: Any, split: Any) -> tuple[list[list[float]], str] | None:
         """Per sentence (true positive, false positive, false negative) entities: summed over any

@@ -33,11 +33,13 @@ class Glue(TextTask):
 class Sst2(Glue):
     description = "SST-2 binary sentiment of movie-review sentences; accuracy"
     hub_config, text_columns, default_labels = "sst2", ("sentence",), BINARY
+    source_datasets = ("sst2", "sst", "stanford sentiment treebank")
 
 
 class Cola(Glue):
     description = "CoLA grammatical acceptability; Matthews correlation"
     hub_config, text_columns, default_labels = "cola", ("sentence",), ("unacceptable", "acceptable")
+    source_datasets = ("cola",)
     primary_metric = "matthews"
     secondary_metrics = ("accuracy", "macro_f1")
 
@@ -62,18 +64,21 @@ class _PositiveF1(Glue):
 class Mrpc(_PositiveF1):
     description = "MRPC paraphrase of sentence pairs; F1 (and accuracy)"
     hub_config, text_columns = "mrpc", ("sentence1", "sentence2")
+    source_datasets = ("mrpc",)
     default_labels = ("not_equivalent", "equivalent")
 
 
 class Qqp(_PositiveF1):
     description = "QQP duplicate questions; F1 and accuracy (Hub only: not in the offline mirror)"
     hub_config, text_columns = "qqp", ("question1", "question2")
+    source_datasets = ("qqp", "quora")  # Quora's question pairs
     default_labels = ("not_duplicate", "duplicate")
 
 
 class Rte(Glue):
     description = "RTE textual entailment; accuracy"
     hub_config, text_columns, default_labels = "rte", ("sentence1", "sentence2"), ENTAIL
+    source_datasets = ("rte",)
 
 
 class WnliOptions(TaskOptions):
@@ -84,17 +89,21 @@ class Wnli(Glue):
     description = "WNLI Winograd NLI (adversarial dev: majority class wins); accuracy"
     Options = WnliOptions
     hub_config, text_columns = "wnli", ("sentence1", "sentence2")
+    source_datasets = ("wnli", "wsc", "winograd")  # from the Winograd Schema Challenge
     default_labels = ("not_entailment", "entailment")
 
 
 class Qnli(Glue):
     description = "QNLI question-answer entailment; accuracy (Hub only: not in the offline mirror)"
     hub_config, text_columns, default_labels = "qnli", ("question", "sentence"), ENTAIL
+    source_datasets = ("qnli", "squad")  # SQuAD v1.1's questions and paragraph sentences
 
 
 class Mnli(Glue):
     description = "MNLI matched: 3-way NLI; accuracy (Hub only: not in the offline mirror)"
     hub_config, text_columns = "mnli", ("premise", "hypothesis")
+    #: sentence-transformers' AllNLI is SNLI and MultiNLI together
+    source_datasets = ("mnli", "multinli", "multi_nli", "allnli")
     default_labels = ("entailment", "neutral", "contradiction")
     report_split = "validation_matched"
 
@@ -107,6 +116,7 @@ class MnliMismatched(Mnli):
 class Stsb(Glue):
     description = "STS-B sentence similarity 0-5; regression head, Pearson and Spearman"
     hub_config, text_columns, default_labels = "stsb", ("sentence1", "sentence2"), ()
+    source_datasets = ("stsb", "sts-b", "sts benchmark")
     regression = True
     primary_metric = "pearson"
     secondary_metrics = ("spearman",)

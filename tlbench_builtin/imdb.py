@@ -20,6 +20,7 @@ class Imdb(TextTask):
     description = "IMDb binary sentiment of long movie reviews; accuracy (reported on test)"
     Options = ImdbOptions
     hub_id, folder = "stanfordnlp/imdb", "imdb"
+    source_datasets = ("imdb",)
     text_columns, default_labels = ("text",), ("neg", "pos")
     report_split = "test"
     primary_metric = "accuracy"

@@ -32,11 +32,15 @@ Metrics are the official v1.1 script's exact match and F1 (:mod:`tlbench_builtin
 percent (0-100), each question's prediction scored against its best-matching gold answer. The
 leaderboard's paired bootstrap resamples the report questions by paragraph (``item_clusters``):
 questions on one paragraph are not independent items.
+
+The trivial baseline (``trivial_predictions``) answers every question with the first sentence of
+its context (:func:`first_sentence`: up to the first ".", "!" or "?" followed by whitespace and a capital).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
@@ -58,6 +62,10 @@ MIN_ADVANCE = 16
 NO_OFFSET = (-1, -1)  # the offsets of question and special tokens
 NOT_OFFICIAL = ("NOT the official SQuAD protocol (train on train, report on all of validation): the "
                 "mirror has no train split, so validation is split into disjoint article sets")
+#: a candidate end of the first sentence: ".", "!" or "?", then whitespace (a capital must follow)
+_SENTENCE_END = re.compile(r"[.!?]\s+(?=\S)")
+FIRST_SENTENCE = ("the context's first sentence (up to the first '.', '!' or '?' followed by whitespace "
+                  "and a capital letter, the mark included; else the whole context)")
 
 
 class SquadOptions(TaskOptions):
@@ -151,6 +159,22 @@ def best_span(logits: np.ndarray, offsets: np.ndarray, n_best: int,
     return float(scores[i, j]), int(starts[i]), int(ends[j])
 
 
+def first_sentence(context: str) -> str:
+    """The trivial answer to any question on ``context``: its first sentence, a substring of it.
+
+    The sentence starts at the first non-space character and ends with the first ".", "!" or "?"
+    that whitespace and then a capital letter (``str.isupper``) follow, the mark included; without
+    one, it is the whole context (trailing whitespace left out). A documented heuristic, not a
+    sentence splitter: an abbreviation before a capital ends it ("the U.S. Army" after "U.S."), and
+    a mark followed by a quote or a digit does not. The official metric drops punctuation, so
+    including the mark changes no score."""
+    start = len(context) - len(context.lstrip())
+    for end in _SENTENCE_END.finditer(context, start):
+        if context[end.end()].isupper():
+            return context[start:end.start() + 1]
+    return context[start:].rstrip()
+
+
 def paragraph_label(title: str, context: str) -> str:
     """A paragraph's cluster label: ``title#`` and the first 10 hex digits of its text's sha256
     (stable across loads, caps and seeds; equal only for the same paragraph of the same article)."""
@@ -164,6 +188,7 @@ class Squad(Task):
     options: SquadOptions
     primary_metric = "f1"
     secondary_metrics: ClassVar[tuple[str, ...]] = ("exact_match",)
+    source_datasets: ClassVar[tuple[str, ...]] = ("squad",)
 
     @property
     def head(self) -> HeadSpec:
@@ -285,6 +310,11 @@ class Squad(Task):
         """The official SQuAD v1.1 ``exact_match`` and ``f1``, in percent (0-100) as the official
         script reports them, each question scored against its best-matching gold answer."""
         return evaluate(list(predictions), self.references(split))
+
+    def trivial_predictions(self, data: TaskData) -> tuple[str, Any] | None:
+        """Each report question answered with its context's first sentence (:func:`first_sentence`),
+        a substring of the context as :meth:`decode`'s answers are. Reads no answer."""
+        return FIRST_SENTENCE, [first_sentence(c) for c in data.splits["report"]["context"]]
 
     def item_stats(self, predictions: Any, split: Any) -> tuple[list[list[float]], str] | None:
         """Each question's F1 (percent, against its best gold answer): their mean is the F1."""

@@ -229,6 +229,28 @@ def test_a_tag_outside_labels_json_names_its_line(tmp_path: Path):
         task().load(root)
 
 
+# -- the trivial baseline -----------------------------------------------------------------------
+
+
+def test_trivial_tags_every_word_o_and_scores_entity_f1_zero(data_dir: Path):
+    """glue_small's CoNLL-2003 (test:150): every word of every report sentence ``O``, in decode's
+    form; entity F1 0.0 and token accuracy the share of ``O`` words, counted from the mirror file."""
+    t = task(max_train_examples=500, max_eval_examples=150, max_length=64)
+    data = t.load(data_dir)
+    method, predictions = t.trivial_predictions(data)
+    report = data.splits["report"]
+    assert "every word tagged 'O'" in method
+    assert [len(p) for p in predictions] == [len(w) for w in report["tokens"]]
+    assert {tag for p in predictions for tag in p} == {"O"}
+    m = metrics(t.references(report), predictions)  # quietly: no warning for nothing predicted
+    assert m["f1"] == m["precision"] == m["recall"] == 0.0
+    assert all(m[f"f1_{kind}"] == 0.0 for kind in ("PER", "LOC", "ORG", "MISC"))
+    with gzip.open(data_dir / "conll2003" / "test.jsonl.gz", "rt", encoding="utf-8") as fh:
+        tags = {row["id"]: row["ner_tags"] for row in map(json.loads, fh)}
+    words = [tag for i in report["id"] for tag in tags[i]]
+    assert m["accuracy"] == pytest.approx(words.count(TAG_ID["O"]) / len(words))
+
+
 # -- the contract -------------------------------------------------------------------------------
 
 

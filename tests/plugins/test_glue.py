@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+import warnings
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -109,3 +114,80 @@ def test_glue_test_split_with_hidden_labels_cannot_be_reported(data_dir):
 
     with pytest.raises(ValueError, match="hidden labels"):
         HiddenReport("rte", TaskOptions(select_examples=50)).load(data_dir)
+
+
+# -- trivial baselines (Task.trivial_predictions) ----------------------------------------------------
+
+def mirror_rows(data_dir: Path, folder: str, split: str) -> dict[int, dict]:
+    """A mirror file's rows by ``idx``, read with plain Python (no datasets)."""
+    with gzip.open(data_dir / folder / f"{split}.jsonl.gz", "rt", encoding="utf-8") as fh:
+        return {row["idx"]: row for row in map(json.loads, fh)}
+
+
+def test_sst2_trivial_is_the_training_majority_and_scores_its_share_of_the_report_rows(data_dir):
+    """glue_small's SST-2 (validation:300): the majority class of the 500 training rows the run
+    trains on, whose accuracy is that class's share of the 300 report rows; both counted here from
+    the mirror files by ``idx``."""
+    t = task("sst2", max_train_examples=500, select_examples=150, max_eval_examples=300)
+    data = t.load(data_dir)
+    train, validation = mirror_rows(data_dir, "sst2", "train"), mirror_rows(data_dir, "sst2", "validation")
+    used = [train[i]["label"] for i in data.splits["train"]["idx"]]
+    majority = max(sorted(set(used)), key=used.count)  # the first of the most frequent: the lowest id
+    assert (majority, used.count(majority)) == (1, 279)
+    method, predictions = t.trivial_predictions(data)
+    assert method == ("majority class 'positive' of the training split (279 of 500 rows; ties go to "
+                      "the lowest label id)")
+    assert predictions.tolist() == [majority] * 300
+    report = [validation[i]["label"] for i in data.splits["report"]["idx"]]
+    share = report.count(majority) / len(report)
+    metrics = t.score(predictions, data.splits["report"])
+    assert metrics["accuracy"] == pytest.approx(share) and share == pytest.approx(0.51)
+    assert metrics["macro_recall"] == pytest.approx(0.5)  # one class recalled fully, the other not
+
+
+def test_imdb_trivial_breaks_the_balanced_tie_by_the_lowest_label(data_dir):
+    """glue_small's IMDb: the capped training rows are balanced 80/80, so 'neg' (id 0) wins the tie;
+    the balanced report rows (test:150) give accuracy 0.5."""
+    t = task("imdb", max_train_examples=160, select_examples=100, max_eval_examples=150, max_length=128)
+    data = t.load(data_dir)
+    method, predictions = t.trivial_predictions(data)
+    assert method == ("majority class 'neg' of the training split (80 of 160 rows, tied with 'pos'; ties "
+                      "go to the lowest label id)")
+    assert set(predictions.tolist()) == {0}
+    assert t.score(predictions, data.splits["report"])["accuracy"] == 0.5
+
+
+def test_trivial_majority_reads_only_the_training_labels():
+    """The report split's labels change nothing; three classes tie and the lowest id wins."""
+    import datasets
+
+    from tlbench import DataSource, TaskData
+
+    mnli = task("mnli")
+    train = datasets.Dataset.from_dict({"label": [2, 1, 2, 1, 0, 0]})
+    for report_labels in ([0, 0, 0], [2, 2, 2]):
+        report = datasets.Dataset.from_dict({"label": report_labels})
+        data = TaskData(splits={"train": train, "select": report, "report": report},
+                        sources={r: DataSource("memory://") for r in ("train", "select", "report")},
+                        label_names=mnli.default_labels)
+        method, predictions = mnli.trivial_predictions(data)
+        assert predictions.tolist() == [0, 0, 0]
+        assert "'entailment'" in method and "tied with 'neutral', 'contradiction'" in method
+
+
+def test_stsb_trivial_is_the_training_mean_and_scores_zero_not_nan(data_dir):
+    """STS-B: the mean training target for every report row; Pearson and Spearman of a constant
+    are undefined, scored 0.0 (not NaN, no warning)."""
+    t = task("stsb", max_train_examples=400, select_examples=100, max_eval_examples=200)
+    data = t.load(data_dir)
+    train = mirror_rows(data_dir, "stsb", "train")
+    targets = [train[i]["label"] for i in data.splits["train"]["idx"]]
+    mean = sum(targets) / len(targets)
+    method, predictions = t.trivial_predictions(data)
+    assert predictions.tolist() == pytest.approx([mean] * 200)
+    assert method.startswith(f"mean target {mean:.4g} of the training split (400 rows)")
+    assert "undefined" in method and "0.0" in method
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scipy's ConstantInputWarning would be an error here
+        metrics = t.score(predictions, data.splits["report"])
+    assert metrics == {"pearson": 0.0, "spearman": 0.0}

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tlbench.testing import TaskContract, tiny_bert
-from tlbench_builtin.squad import Squad, SquadOptions, best_span
+from tlbench_builtin.squad import Squad, SquadOptions, best_span, first_sentence
 from tlbench_builtin.squad_metric import (
     evaluate,
     exact_match_score,
@@ -258,6 +258,61 @@ def test_dev_articles_without_train(tmp_path: Path):
     assert [p.name for p in t.required_files(tmp_path)] == ["validation.jsonl.gz"]
     other = Squad("squad", SquadOptions(split_seed=1)).load(tmp_path)
     assert set(other.splits["report"]["title"]) != titles["report"]  # the seed picks the articles
+
+
+# --- the trivial baseline: the context's first sentence -------------------------------------------
+
+@pytest.mark.parametrize(("context", "sentence"), [
+    ("Paris is in France. It is big.", "Paris is in France."),            # the mark is included
+    ("  Who knows? Nobody.", "Who knows?"),                                 # leading space left out
+    ("Stop! Now.", "Stop!"),
+    ("It rose 2.5 percent. Then fell.", "It rose 2.5 percent."),           # no space: not an end
+    ("Sales fell. 1990 was worse. Then", "Sales fell. 1990 was worse."),    # a digit does not start one
+    ('He said "go." She went.', 'He said "go." She went.'),                 # a quote after the mark
+    ("the U.S. Army won. Then", "the U.S."),                                # the documented heuristic
+    ("Ends nowhere  ", "Ends nowhere"),                                     # the whole context
+    ("Über alles. Ärger folgt.", "Über alles."),                            # capitals beyond ASCII
+    ("One.\nTwo.", "One."),                                                # any whitespace
+])
+def test_first_sentence_rule(context: str, sentence: str):
+    assert first_sentence(context) == sentence
+    assert sentence in context  # a span of the context, as decoded answers are
+
+
+#: three report questions of glue_small's squad[dev-articles,report:80], F1 worked out by hand from
+#: the official normalization: (question id, first sentence, gold answer, F1 in percent)
+HAND_PICKED = [
+    # 12 tokens ("the" dropped), "autoimmune disorders" shares 2: P 2/12, R 1, F1 2/7
+    ("5729fe5c3f37b3190047862f", "Overactive immune responses comprise the other end of immune "
+     "dysfunction, particularly the autoimmune disorders.", "autoimmune disorders", 100 * 2 / 7),
+    # 14 tokens, "colonizing empires" shares 2: P 1/7, R 1, F1 1/4
+    ("5730a314069b5314008321ef", "According to geographic scholars under colonizing empires, the world "
+     "could be split into climatic zones.", "colonizing empires", 25.0),
+    # 18 tokens ("core" twice counts once against one gold "core"), "Common Core" shares 2: F1 1/5
+    ("572853e8ff5b5019007da188", "Undergraduate students are required to take a distribution of courses "
+     "to satisfy the university's core curriculum known as the Common Core.", "Common Core", 20.0),
+]
+
+
+def test_trivial_first_sentence_on_the_report_split(data_dir: Path):
+    """glue_small's SQuAD: the first sentence of each report question's context, a substring of it;
+    F1 above 0, exact match 0, and three questions' F1 as worked out by hand."""
+    t = task(max_train_examples=100, max_eval_examples=80, max_length=192, doc_stride=64)
+    data = t.load(data_dir)
+    report = data.splits["report"]
+    method, answers = t.trivial_predictions(data)
+    assert "first sentence" in method and len(answers) == len(report) == 80
+    assert all(a and a in c for a, c in zip(answers, report["context"], strict=True))
+    metrics = t.score(answers, report)
+    assert 0.0 < metrics["f1"] < 15.0 and metrics["exact_match"] == 0.0, metrics
+    rows, _ = t.item_stats(answers, report)
+    at = {qid: i for i, qid in enumerate(report["id"])}
+    for qid, sentence, gold, f1 in HAND_PICKED:
+        i = at[qid]
+        assert answers[i] == sentence
+        assert gold in report["answers"][i]["text"]
+        assert rows[i][0] == pytest.approx(f1)
+    assert metrics["f1"] == pytest.approx(sum(r[0] for r in rows) / len(rows))
 
 
 class TestSquadContract(TaskContract):

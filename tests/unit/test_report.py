@@ -292,3 +292,33 @@ def test_an_equivalence_margin_turns_a_tie_into_equivalent():
         a, c, row = lora(margin)
         assert c["tost_p"] is None and c["verdict"] == "tie" and "tie, MDE ±" in row
         assert a["statistics"]["family"]["equivalence_tests"] == 0
+
+
+def test_cells_not_above_the_trivial_baseline_get_no_verdict_and_such_tasks_no_rank():
+    """sst2's trivial baseline is 0.45: fine-tuning (0.5) and lora are above it. imdb's is 0.6:
+    nobody is, so imdb has no verdicts and is left out of the ranks across tasks."""
+    from tlbench.record import Trivial
+
+    def with_trivial(r, score: float):
+        return r.but(trivial=Trivial(method="majority class 'x' of the training split",
+                                     metrics={"accuracy": score, "macro_f1": score / 2}))
+
+    records = [with_trivial(r, 0.45 if r.task == "sst2" else 0.6) for r in two_tasks()]
+    records += [with_trivial(record("linear_probe", task=t, seed=s, score=v), 0.45 if t == "sst2" else 0.6)
+                for t in ("sst2", "imdb") for s, v in enumerate((0.40, 0.44, 0.46))]
+    a = analyse(records, baseline="full_finetune")
+    sst2, imdb = a["tasks"]["sst2"], a["tasks"]["imdb"]
+    assert sst2["trivial"]["score"] == 0.45 and sst2["above_trivial"] and imdb["above_trivial"] is False
+    cells = sst2["strategies"]
+    assert cells["lora"]["above_trivial"] and not cells["linear_probe"]["above_trivial"]
+    # the probe is below trivial: no verdict and not in the family; imdb's lora neither
+    assert sst2["comparisons"].get("linear_probe", {}).get("verdict") is None
+    assert imdb["comparisons"]["lora"]["verdict"] is None
+    assert a["statistics"]["family"]["size"] == 1  # sst2's lora only
+    assert a["ranks"]["below_trivial"] == ["imdb"] and "imdb" not in a["ranks"]["tasks"]
+    md = leaderboard(records, "s", baseline="full_finetune", analysis=a)
+    assert "Trivial baseline (no training: majority class 'x' of the training split): accuracy 0.450" in md
+    assert "not above it, so without a verdict: linear_probe." in md
+    assert "**no strategy is above it on this task**" in md
+    assert "not above trivial: no verdict" in row_of(md, "lora", "## imdb")
+    assert "left out, no strategy above its trivial baseline: imdb" in md
