@@ -43,6 +43,13 @@ def _items(records: list[RunRecord]) -> tuple[dict[int, np.ndarray], str] | None
     return (out, how) if out and how else None
 
 
+def _still_improving(records: list[RunRecord]) -> dict[str, int] | None:
+    """How many of the reported runs were still improving at their end (``RunRecord.still_improving``),
+    of those judged; None when none was (older records, fewer than 3 curve points)."""
+    judged = [r.still_improving for r in records if r.still_improving is not None]
+    return {"count": sum(judged), "of": len(judged)} if judged else None
+
+
 def secondary_columns(records: list[RunRecord]) -> list[str]:
     """The secondary metrics a task declares (``Task.secondary_metrics``, kept in its records); for
     records that did not keep them, every reported metric but the primary one, alphabetically."""
@@ -53,7 +60,11 @@ def secondary_columns(records: list[RunRecord]) -> list[str]:
 
 
 COST_FIELDS = ("trainable_params", "total_params", "trainable_share", "stored_bytes", "train_seconds",
-               "peak_memory_bytes", "eval_examples_per_second")
+               "peak_memory_bytes", "eval_examples_per_second",
+               # the compute behind the result (``Cost``'s optional fields): the mean over the seeds
+               # whose records have them, None when none has (records made before they were counted)
+               "optimizer_steps", "epochs", "examples_seen", "tokens", "padded_tokens", "oneoff_seconds",
+               "own_train_seconds", "prepare_seconds", "eval_seconds")
 
 
 ALPHA = 0.05
@@ -127,7 +138,10 @@ def analyse(records: list[RunRecord], *, baseline: str, n_resamples: int = 10_00
                 "tuning": (tuning.model_dump(mode="json", include={
                     "trials", "complete", "pruned", "failed", "seconds", "best_select", "select_spread"})
                     if tuning else None),
-                "cost": {k: _mean([float(getattr(r.cost, k)) for r in rs if r.cost]) for k in COST_FIELDS},
+                "cost": {k: _mean([float(v) for r in rs if r.cost and (v := getattr(r.cost, k)) is not None])
+                         for k in COST_FIELDS},
+                "calibration": _calibration(rs),
+                "still_improving": _still_improving(rs),
             }
             entry["strategies"][s]["above_trivial"] = _above(summary, entry["trivial"])
             found = _items(rs)
@@ -205,6 +219,19 @@ def _compare(entry: dict[str, Any], item_data: dict[str, tuple[dict[int, np.ndar
                 "items_ci95": [c.items_low, c.items_high], "seeds": list(c.seeds), "testable": c.testable,
                 "verdict": None}
     return {s: boot.draws(s, x, how) for s, (x, how) in arrays.items()}
+
+
+CALIBRATION_FIELDS = ("ece", "brier", "nll", "accuracy", "temperature", "ece_scaled", "brier_scaled",
+                      "nll_scaled", "accuracy_scaled")
+
+
+def _calibration(runs: list[RunRecord]) -> dict[str, Any] | None:
+    """The cell's calibration (``RunRecord.calibration``): each number's mean over the seeds that
+    kept one, and how many did (``n``). None when none did (not a classification, older records)."""
+    kept = [r.calibration for r in runs if r.calibration is not None]
+    if not kept:
+        return None
+    return {"n": len(kept), **{k: _mean([float(getattr(c, k)) for c in kept]) for k in CALIBRATION_FIELDS}}
 
 
 def _trivial(runs: list[RunRecord], primary: str) -> dict[str, Any] | None:

@@ -28,7 +28,94 @@ def merged_options(suite: Suite, plugins: Plugins, strategy: Component, task: Co
     context = {"plugins": plugins}
     s_opts = merge_options(strategy, plugins.strategies, s_extra, context) if s_extra else strategy.options
     t_opts = merge_options(task, plugins.tasks, t_extra, context) if t_extra else task.options
-    return s_opts, t_opts
+    return with_training(suite, strategy, s_opts, context), t_opts
+
+
+def with_training(suite: Suite, strategy: Component, options: Options,
+                  context: dict[str, Any] | None = None) -> Options:
+    """``options`` with the suite's ``[training]`` table applied (budget, checkpoint), for an engine
+    strategy that is not exempt; other options unchanged (:func:`training_problems` refuses them)."""
+    from tlbench.engine.options import EngineOptions
+
+    training = suite.training
+    if training is None or strategy.label in training.exempt or not isinstance(options, EngineOptions):
+        return options
+    return type(options).model_validate(
+        {**options.model_dump(exclude_unset=True), **training.options(options.batch_size)}, context=context)
+
+
+#: the options a [training] key sets, which a strategy table, override or search space may not set too
+_TRAINING_KEYS = {"budget": ("epochs", "max_steps"), "checkpoint": ("checkpoint", "early_stopping_patience")}
+
+
+def training_problems(suite: Suite, plugins: Plugins) -> list[str]:
+    """Why the suite's ``[training]`` table cannot apply: an exempt label that is not a strategy; a
+    strategy that does not train with the engine (its options are not ``EngineOptions``) or trains
+    nothing (its class's ``untrained(options)`` says so, like the probe's kNN head); a key the
+    table sets that the strategy sets too (its table, an override or its search space); options the
+    result refuses (checkpoint = best with no evaluation)."""
+    from pydantic import ValidationError
+
+    from tlbench.config import _errors
+    from tlbench.engine.options import EngineOptions
+
+    training = suite.training
+    if training is None:
+        return []
+    labels = [s.label for s in suite.strategies]
+    problems = [f"training.exempt: {x!r} is not a strategy of this suite. Strategies: {', '.join(labels)}."
+                for x in training.exempt if x not in labels]
+    keys = [k for k in ("budget", "checkpoint") if getattr(training, k) is not None]
+    for s in suite.strategies:
+        if s.label in training.exempt:
+            continue
+        fix = f"list {s.label!r} in training.exempt (it then keeps its own training options)"
+        factory = plugins.strategies.get(s.name).factory
+        key = f"training.{keys[0]}"
+        if not issubclass(factory.Options, EngineOptions):
+            problems.append(f"{key}: strategies.{s.label} ({s.name}) does not train with the engine and "
+                            f"declares no training budget or checkpoint option; remove the strategy, "
+                            f"or {fix}")
+            continue
+        overrides = [o for o in suite.overrides if o.strategy in (None, s.label)]
+        untrained = getattr(factory, "untrained", None)
+        for options in [s.options, *(merge_options(s, plugins.strategies, o.options, {"plugins": plugins})
+                                     for o in overrides if o.options)]:
+            if callable(untrained) and untrained(options):
+                problems.append(f"{key}: strategies.{s.label} ({s.name}) trains nothing with these options "
+                                f"(head = {getattr(options, 'head', '?')!r}); {fix}")
+                break
+        declared = getattr(factory, "search_space", {})
+        space = set(declared(s.options) if callable(declared) else declared)
+        space = (space | set(s.search_space)) - {k for k, v in s.search_space.items() if v is False}
+        for k in keys:
+            for name in _TRAINING_KEYS[k]:
+                where = [f"strategies.{s.label}.{name}"] if name in s.options.model_fields_set else []
+                where += [f"overrides[{suite.overrides.index(o)}].options.{name}" for o in overrides
+                          if name in o.options]
+                where += [f"the search space of strategies.{s.label} ({name})"] if name in space else []
+                problems += [f"{w}: set by training.{k} for every strategy; remove it here, or {fix}"
+                             for w in where]
+        if training.budget is not None and getattr(s.options, "steps", "matched") != "matched":
+            problems.append(f"strategies.{s.label}.steps: {s.options.steps} steps, but training.budget sets "  # type: ignore[attr-defined]
+                            f"every strategy's; use steps = \"matched\" (the single-task runs' sum) or {fix}")
+        if training.checkpoint == "last" and getattr(s.options, "selection", None) == "per_task":
+            problems.append(f"strategies.{s.label}.selection: per_task keeps each task's best checkpoint, "
+                            f"but training.checkpoint = \"last\"; use selection = \"mean\" or {fix}")
+    if problems:
+        return list(dict.fromkeys(problems))
+    for s in suite.strategies:  # what the table makes of each cell's options
+        for model in suite.models:
+            for t in suite.tasks:
+                try:
+                    merged_options(suite, plugins, s, t, model)
+                except ValidationError as exc:
+                    model_cls = plugins.strategies.get(s.name).factory.Options
+                    described = _errors(exc, f"strategies.{s.label}", model_cls)
+                    problems += [f"training: strategies.{s.label}: {e['msg'].removeprefix('Value error, ')}"
+                                 if e["type"] == "value_error" else f"training: {m}"
+                                 for e, m in zip(exc.errors(), described, strict=True)]
+    return list(dict.fromkeys(problems))
 
 
 def task_group(suite: Suite, plugins: Plugins, strategy: Component,
@@ -99,5 +186,6 @@ def _bad_spaces(suite: Suite, plugins: Plugins) -> list[str]:
 
 
 def cell_problems(suite: Suite, plugins: Plugins) -> list[str]:
-    """Every cell's problems (incompatible heads, a group given different options, bad spaces)."""
-    return _incompatible(suite, plugins) + _bad_spaces(suite, plugins)
+    """Every cell's problems (the suite's [training] table first: the other checks build cells with
+    it; then incompatible heads, a group given different options, bad spaces)."""
+    return training_problems(suite, plugins) or _incompatible(suite, plugins) + _bad_spaces(suite, plugins)

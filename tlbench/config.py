@@ -55,17 +55,111 @@ class Budget(_Raw):
         return f"{self.trials} trials" if self.trials else f"{self.seconds:g} s"
 
 
+#: the training seed of tuning trials when ``[tuning] trial_seed`` is not set: a fixed value, not one
+#: derived from ``seeds``, so adding reporting seeds keeps every cell's tuning (its key includes this).
+#: It must not be a reporting seed (``Tuning.seed_problem``).
+DEFAULT_TRIAL_SEED = 10_000
+
+
 class Tuning(_Raw):
     """``[tuning]``: an Optuna study per cell on the selection split, then the best parameters are
-    re-run for every seed (those are the reported results, next to the defaults' runs)."""
+    re-run for every seed (those are the reported results, next to the defaults' runs).
+
+    Trials train with ``trial_seed``, which is never one of the suite's ``seeds``: a reported run is
+    then never the trial that won selection (no winner's curse), only the same options retrained with
+    a reporting seed. ``load_suite`` fills in the default, so the tuning key names the seed used."""
 
     budget: Budget
     pruner: Literal["median", "none"] = Field("median", description="stop hopeless trials early")
     sampler_seed: int = Field(0, ge=0, description="seed of each cell's TPE sampler (with the cell id)")
-    trial_seed: int | None = Field(None, description="training seed of trials [default: first of seeds]")
+    trial_seed: int | None = Field(
+        None, description=f"training seed of trials, never one of seeds [default: {DEFAULT_TRIAL_SEED}]")
     start_from_defaults: bool = Field(
         True, description="the first trial of each cell tries the strategy's default options (when "
-                          "inside the space): the default run with the trial seed reuses that training")
+                          "inside the space), trained with the trial seed like every trial")
+
+    @property
+    def seed(self) -> int:
+        """The training seed of trials: ``trial_seed``, else :data:`DEFAULT_TRIAL_SEED`."""
+        return DEFAULT_TRIAL_SEED if self.trial_seed is None else self.trial_seed
+
+    def seed_problem(self, seeds: Sequence[int]) -> str | None:
+        """Why the trial seed cannot go with reporting ``seeds`` (it is one of them), else None."""
+        if self.seed not in seeds:
+            return None
+        why = ("a reported run would train exactly like a tuning trial, so the run that won selection "
+               "would be reported (winner's curse): trials need a seed the report does not use")
+        if self.trial_seed is None:
+            return (f"seeds: {self.seed} is the default tuning trial seed; {why}. Drop it from seeds or "
+                    f"set tuning.trial_seed to a seed not in seeds {list(seeds)}")
+        return (f"tuning.trial_seed: {self.trial_seed} is one of seeds {list(seeds)}; {why}. Choose "
+                f"a trial_seed not in seeds (or leave it unset: {DEFAULT_TRIAL_SEED})")
+
+    def resolved(self) -> Tuning:
+        """This tuning with ``trial_seed`` filled in (what ``load_suite`` keeps)."""
+        return self if self.trial_seed is not None else self.model_copy(update={"trial_seed": self.seed})
+
+
+class TrainingBudget(_Raw):
+    """``[training] budget``: how much every engine strategy trains, exactly one of ``steps``,
+    ``examples`` or ``epochs``. Steps and examples become each run's ``max_steps`` (examples:
+    ``ceil(examples / batch_size)`` with the strategy's own ``batch_size``); epochs its ``epochs``."""
+
+    steps: int | None = Field(None, gt=0, le=100_000_000, strict=True, description="optimizer steps per run")
+    examples: int | None = Field(None, gt=0, le=10**12, strict=True,
+                                 description="training rows per run: ceil(examples / batch_size) steps")
+    epochs: float | None = Field(None, gt=0, le=100, description="passes over each run's training rows")
+
+    @model_validator(mode="after")
+    def _one(self) -> TrainingBudget:
+        given = [k for k in ("steps", "examples", "epochs") if getattr(self, k) is not None]
+        if len(given) != 1:
+            got = f" (got {' and '.join(given)})" if given else ""
+            raise ValueError(f"give exactly one of steps, examples or epochs{got}, e.g. {{steps = 200}}")
+        return self
+
+    def options(self, batch_size: int) -> dict[str, Any]:
+        """The engine options this budget sets for a strategy training ``batch_size`` rows a step."""
+        if self.epochs is not None:
+            return {"epochs": self.epochs, "max_steps": None}
+        if self.steps is not None:
+            return {"max_steps": self.steps}
+        return {"max_steps": -(-int(self.examples or 0) // batch_size)}
+
+    def describe(self) -> str:
+        return (f"{self.steps} steps" if self.steps is not None else f"{self.examples} examples"
+                if self.examples is not None else f"{self.epochs:g} epochs")
+
+
+class Training(_Raw):
+    """``[training]``: the same training for every engine strategy of the suite (issue 17), so their
+    compute and checkpoint selection match. Each non-exempt strategy must train with the engine
+    (its options are ``EngineOptions``) and train something; it may not set the keys this table
+    sets (``tlbench.cells.training_problems`` says which)."""
+
+    budget: TrainingBudget | None = None
+    checkpoint: Literal["last", "best"] | None = Field(
+        None, description="every engine strategy ends with its last weights, or those of its best selection "
+                          "evaluation")
+    patience: int = Field(0, ge=0, le=1000, description="checkpoint = best: also stop after this many "
+                                                         "scheduled evaluations without a new best (0: off)")
+    exempt: list[str] = Field(default_factory=list,
+                              description="strategy labels left with their own training options")
+
+    @model_validator(mode="after")
+    def _something(self) -> Training:
+        if self.budget is None and self.checkpoint is None:
+            raise ValueError("give budget (e.g. {steps = 200}) or checkpoint (\"last\" or \"best\")")
+        if self.patience and self.checkpoint != "best":
+            raise ValueError("patience (early stopping) needs checkpoint = \"best\"")
+        return self
+
+    def options(self, batch_size: int) -> dict[str, Any]:
+        """The engine options this table sets for a strategy training ``batch_size`` rows a step."""
+        out = self.budget.options(batch_size) if self.budget else {}
+        if self.checkpoint is not None:
+            out.update(checkpoint=self.checkpoint, early_stopping_patience=self.patience)
+        return out
 
 
 class RawSuite(_Raw):
@@ -79,6 +173,7 @@ class RawSuite(_Raw):
                                    description="a run or trial with no heartbeat for twice this is retried")
     max_retries: int = Field(2, ge=0, le=100, description="retries of a run or trial whose worker died")
     tuning: Tuning | None = None
+    training: Training | None = None
     baseline: str | None = Field(
         None, description="strategy label the leaderboard compares with [default: the first strategy]")
     train_sizes: list[int | Literal["full"]] | None = Field(
@@ -129,6 +224,7 @@ class Suite(_Raw):
     data_dir: Path | None
     storage: str | None
     tuning: Tuning | None = None
+    training: Training | None = None
     heartbeat_seconds: int = 30
     max_retries: int = 2
     baseline: str  # a strategy label of this suite (the first one unless the suite names one)
@@ -160,8 +256,25 @@ def _describe(err: Mapping[str, Any], prefix: str, allowed: list[str]) -> str:
 
 
 def _errors(exc: ValidationError, prefix: str, model: type[BaseModel]) -> list[str]:
-    allowed = sorted(model.model_fields)
-    return [_describe(e, prefix, allowed) for e in exc.errors()]
+    return [_describe(e, prefix, sorted(_model_at(model, e["loc"][:-1]).model_fields)) for e in exc.errors()]
+
+
+def _model_at(model: type[BaseModel], loc: Sequence[Any]) -> type[BaseModel]:
+    """The model of a nested table at ``loc`` (``training.budget``: its keys are the allowed ones);
+    ``model`` itself where the path leads to no model."""
+    import typing
+
+    current = model
+    for part in loc:
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return model
+        found = [a for a in (field.annotation, *typing.get_args(field.annotation))
+                 if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not found:
+            return model
+        current = found[0]
+    return current
 
 
 def _toml_error(path: str, exc: tomllib.TOMLDecodeError) -> ConfigError:
@@ -242,6 +355,8 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
         dupes = sorted({str(x) for x in items if items.count(x) > 1})
         if dupes:
             problems.append(f"{key}: {', '.join(dupes)} listed more than once")
+    if raw.tuning is not None and (seed_problem := raw.tuning.seed_problem(raw.seeds)):
+        problems.append(seed_problem)
     if raw.baseline is not None and raw.baseline not in raw.strategies:
         close = suggest(raw.baseline, list(raw.strategies))
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
@@ -318,7 +433,9 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
         name=raw.name or path.stem, path=path.resolve(), description=raw.description,
         models=tuple(raw.models), seeds=tuple(raw.seeds),
         tasks=tuple(t for t in tasks if t), strategies=tuple(s for s in strategies if s),
-        overrides=tuple(overrides), data_dir=data_dir, storage=raw.storage, tuning=raw.tuning,
+        overrides=tuple(overrides), data_dir=data_dir, storage=raw.storage,
+        tuning=raw.tuning.resolved() if raw.tuning else None,
+        training=raw.training,
         heartbeat_seconds=raw.heartbeat_seconds, max_retries=raw.max_retries,
         baseline=raw.baseline or next((s.label for s in strategies if s), ""),
         train_sizes=tuple(raw.train_sizes) if raw.train_sizes else None,

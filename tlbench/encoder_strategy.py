@@ -94,6 +94,7 @@ class EncoderStrategy(EngineStrategy):
         from transformers import set_seed
 
         from tlbench.engine import Collator, rows_of, train
+        from tlbench.engine.training import Compute
 
         set_seed(job.seed)  # the head's initial weights (and any adapter's) come from the seed
         model = self._build(job)
@@ -102,10 +103,11 @@ class EncoderStrategy(EngineStrategy):
         def evaluate() -> float:
             return job.score("select", fitted.predict("select"))[job.task.primary_metric]
 
+        fitted.compute = Compute()  # steps, epochs, examples and tokens, for the record's cost
         fitted.curve = train(
             model, rows_of(job.encoded("train")), Collator(job.pad_id), model.loss, self.options,
             seed=job.seed, device=job.device, evaluate=evaluate, report=job.report, progress=job.progress,
-            description=f"{self.name} {job.task.name} seed {job.seed}")
+            description=f"{self.name} {job.task.name} seed {job.seed}", count=fitted.compute)
         return fitted
 
     def load(self, job: Job, directory: Path) -> Fitted:

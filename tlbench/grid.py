@@ -40,12 +40,11 @@ class Cell:
     def resolved(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "model": self.model,
-            "task": {"name": self.task_name, "options": self.task_options.model_dump(mode="json")},
-            "strategy": {"name": self.strategy_name,
-                         "options": self.strategy_options.model_dump(mode="json")},
+            "task": {"name": self.task_name, "options": self.task_options.identity()},
+            "strategy": {"name": self.strategy_name, "options": self.strategy_options.identity()},
         }
         if self.group:
-            out["group"] = [{"label": label, "name": name, "options": opts.model_dump(mode="json")}
+            out["group"] = [{"label": label, "name": name, "options": opts.identity()}
                             for label, name, opts in self.group]
         return out
 
@@ -90,8 +89,8 @@ class Run:
     @property
     def key(self) -> str:
         """What the training computes: the resolved options (tuned values applied) and the seed.
-        Two runs with one key train identically (a default run and the trial that tried the
-        defaults with the same seed): the second reuses the first's record."""
+        Two runs with one key train identically (a default run and the tuned run of the same seed
+        whose tuned options are the defaults): the second reuses the first's record."""
         return stable_id({"config": self.cell.resolved(), "seed": self.seed})
 
     @property

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,10 +36,27 @@ HeadKind = Literal["classification", "regression", "token_classification", "span
 HEAD_KINDS: tuple[HeadKind, ...] = get_args(HeadKind)
 
 
+#: put in a field's ``json_schema_extra``: an option added after records existed, whose default
+#: trains exactly what was trained before it existed. At that default it stays out of cell and run
+#: ids (:meth:`Options.identity`), so adding it does not orphan every stored record.
+NEUTRAL_DEFAULT: dict[str, JsonValue] = {"tlbench_neutral_default": True}
+
+
 class Options(BaseModel):
     """Base of every plugin's options: frozen, and unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def identity(self) -> dict[str, Any]:
+        """The options as ids hash them: every field, except those marked :data:`NEUTRAL_DEFAULT`
+        while they keep their default."""
+        out = self.model_dump(mode="json")
+        for name, info in type(self).model_fields.items():
+            extra = info.json_schema_extra
+            if isinstance(extra, dict) and extra.get("tlbench_neutral_default") and name in out \
+                    and getattr(self, name) == info.get_default(call_default_factory=True):
+                del out[name]
+        return out
 
 
 class TaskOptions(Options):
@@ -107,7 +124,8 @@ class Task(ABC):
     """A benchmark task. Subclasses set ``Options``, ``primary_metric`` and implement the rest.
 
     Optional, for the leaderboard's paired tests: :meth:`item_stats` (per-item statistics of the
-    report split) and :meth:`item_clusters` (which of those items are resampled together)."""
+    report split) and :meth:`item_clusters` (which of those items are resampled together); for its
+    calibration table, :meth:`class_scores` (a classification's per-example class scores)."""
 
     Options: ClassVar[type[TaskOptions]] = TaskOptions
     primary_metric: ClassVar[str]
@@ -116,6 +134,10 @@ class Task(ABC):
     #: ``"quora"``): the leaderboard notes the task when one of these names matches, token for token,
     #: a dataset a model plugin declares the model was trained on (:mod:`tlbench.contamination`)
     source_datasets: ClassVar[tuple[str, ...]] = ()
+    #: the primary metric's best value: 1.0 for metrics in [0, 1] (accuracy, F1, correlations),
+    #: 100.0 for percentages (SQuAD's F1). A group of tasks trained together is tuned on each task's
+    #: gain over its trivial baseline as a share of the headroom up to this (``tlbench.tuning.Headroom``)
+    metric_scale: ClassVar[float] = 1.0
 
     def __init__(self, name: str, options: TaskOptions):
         self.name = name
@@ -179,6 +201,17 @@ class Task(ABC):
         overconfident. None (the default): the items are independent. Labels need only be equal
         within a cluster and stable across loads of the same split; a list of the wrong length is
         dropped by the runner (noted in the record's ``items.clusters_error``)."""
+        return None
+
+    def class_scores(self, outputs: Any, encoded: Mapping[str, list[Any]],
+                     split: Any) -> tuple[Any, Any] | None:
+        """For the record's calibration (``tlbench.calibration``): the head's ``outputs`` for
+        ``split`` (as :meth:`decode` receives them) as (class scores ``[examples, classes]``, one row
+        per prediction :meth:`decode` makes, in its order; the gold class ids ``[examples]``). The
+        scores are logits (softmax gives the probabilities), or probabilities (non-negative rows
+        summing to 1), whose logarithms then serve as logits; their arg-max should be what
+        :meth:`decode` predicts. None (the default): the task has no class probabilities
+        (regression, token labels, spans) and its records no calibration."""
         return None
 
     def references(self, split: Any) -> list[Any]:

@@ -72,6 +72,40 @@ class Items(_Frozen):
         return self
 
 
+class Calibration(_Frozen):
+    """How well a classifier's probabilities match its accuracy on the report split
+    (``tlbench.calibration``, whose docstring defines every number): as the model gives them, and
+    after temperature scaling fitted on the selection split (``*_scaled``; the accuracy is unchanged).
+    Classification tasks only (``Task.class_scores``)."""
+
+    #: what the head output: ``logits``, or ``probabilities`` (their logarithms served as logits)
+    scores: Literal["logits", "probabilities"]
+    ece: float  # 15 equal-width bins on the top-class probability; Σ |bin|/n · |accuracy − confidence|
+    brier: float  # mean over items of Σ over classes (p_c − y_c)², 0 to 2
+    nll: float  # mean −ln p(gold), p clipped at 1e-12
+    accuracy: float  # top-class accuracy of the probabilities
+    temperature: float  # T of softmax(logits / T), fitted by NLL on the selection split
+    ece_scaled: float
+    brier_scaled: float
+    nll_scaled: float
+    accuracy_scaled: float  # equal to ``accuracy``: scaling keeps every item's arg-max
+    #: the 15 bins ``(b/15, (b+1)/15]`` of the report's top-class probability, before scaling:
+    #: (items, accuracy, mean confidence), None for an empty bin
+    bins: list[tuple[int, float | None, float | None]]
+    #: per report item (in the order of ``predictions["report"]``), the class probabilities before
+    #: scaling, rounded to 4 decimals
+    probabilities: list[list[float]]
+    labels: list[int]  # per report item, the gold class id
+
+    @model_validator(mode="after")
+    def _one_row_per_item(self) -> Calibration:
+        if len(self.probabilities) != len(self.labels):
+            raise ValueError(f"{len(self.probabilities)} probability rows for {len(self.labels)} labels")
+        if sum(count for count, _, _ in self.bins) != len(self.labels):
+            raise ValueError("the bins do not count every report item")
+        return self
+
+
 class Source(_Frozen):
     """Where one split came from (``tlbench.DataSource``)."""
 
@@ -104,6 +138,29 @@ class Cost(_Frozen):
     # ``psutil_rss_sampled``; ``process_rss`` in older records (sampled RSS)
     memory_kind: str
     eval_examples_per_second: float  # report-split inference speed, cached work included
+    # -- the compute behind the result (issue 17). None in records written before they were counted,
+    # and, for the first six, for a strategy whose Fitted reports no ``compute`` (it does not train
+    # with the engine's loop). A group's (multitask) counts are the whole training, over every task.
+    optimizer_steps: int | None = None
+    #: optimizer steps over the steps of one epoch (the training rows' micro-batches over grad_accum_steps)
+    epochs: float | None = None
+    examples_seen: int | None = None  # training rows over every micro-batch drawn (rows, not steps x batch)
+    #: tokens the encoder read for the training: real (attention mask) and padded (every position).
+    #: The linear probe's are its one-off feature extraction of the training split (one pass)
+    tokens: int | None = None
+    padded_tokens: int | None = None
+    #: one-off work the training needs that later runs read from a cache (the probe's feature
+    #: extraction): this run's seconds when it did the work (then inside ``train_seconds``), else the
+    #: seconds the cache recorded for it (then not)
+    oneoff_seconds: float | None = None
+    #: ``train_seconds`` less the one-off work done inside it: own + one-off is the training from raw text
+    own_train_seconds: float | None = None
+    #: before ``fit``, not in ``train_seconds``: loading the data and the tokenizer and tokenizing the
+    #: splits (reading the token cache after the first run); a group's: every task's
+    prepare_seconds: float | None = None
+    #: after ``fit``: inference, decoding and scoring of the selection and report splits (features a
+    #: probe extracts for them included) and calibration
+    eval_seconds: float | None = None
 
 
 class TrainingDataInfo(_Frozen):
@@ -161,7 +218,9 @@ class GroupInfo(_Frozen):
 
     id: str  # the group's id (``Cell.group_id``)
     tasks: tuple[str, ...]  # every task label of the group, in suite order
-    select_mean: float  # the mean selection score over the group's tasks (tuning's objective)
+    #: the plain mean of the group's tasks' raw selection scores (mixed scales: not what tuning
+    #: maximises, which is ``RunRecord.objective``, the mean of their normalised gains)
+    select_mean: float
     reused: bool = False  # this record reads a training made for another member's run
 
 
@@ -206,16 +265,23 @@ class RunRecord(_Frozen):
     trivial: Trivial | None = None
     #: (step, selection score) pairs the training evaluated
     curve: list[tuple[int, float]] = []
+    #: the selection score still rising beyond its noise at the end (``tlbench.convergence``);
+    #: None: not judged (fewer than 3 curve points, older records)
+    still_improving: bool | None = None
     details: dict[str, Any] = {}  # what the strategy says about its run (``Fitted.details``)
     predictions: dict[str, list[Any]] = {}  # role -> one decoded prediction per example
     items: Items | None = None
+    #: classification: calibration of the report split's probabilities (None: other heads, older records)
+    calibration: Calibration | None = None
     data: DataInfo | None = None
     cost: Cost | None = None
     provenance: Provenance
     tuning: TuningSummary | None = None  # tuned runs: the tuning that chose their options
     tuning_seconds: float | None = None  # trials: wall-clock seconds of the trial
     group: GroupInfo | None = None
-    #: what tuning maximises, when not the cell's own selection score (a group's mean)
+    #: what tuning maximises, when not the cell's own selection score: a group's mean over its tasks
+    #: of each selection score's gain over the trivial baseline as a share of the headroom
+    #: (``tlbench.tuning.group_objective``; records before issue 17 hold the raw mean here)
     objective: float | None = None
     reused: Reused | None = None
 
@@ -231,7 +297,7 @@ class RunRecord(_Frozen):
 
     @property
     def select_objective(self) -> float:
-        """What tuning maximises: a group's mean over its tasks, else the selection score."""
+        """What tuning maximises: a group's normalised mean over its tasks, else the selection score."""
         return self.objective if self.objective is not None else self.score("select")
 
     @property
@@ -298,6 +364,6 @@ def _portable_paths(obj: dict[str, Any]) -> dict[str, Any]:
     return portable_record(obj)
 
 
-__all__ = ["SCHEMA_VERSION", "Cost", "DataInfo", "GroupInfo", "Items", "Metrics", "ModelInfo", "Provenance",
-           "Reused", "RunRecord", "Source", "Spread", "TrainingDataInfo", "Trivial", "TuningSummary",
-           "last_line", "load_record"]
+__all__ = ["SCHEMA_VERSION", "Calibration", "Cost", "DataInfo", "GroupInfo", "Items", "Metrics", "ModelInfo",
+           "Provenance", "Reused", "RunRecord", "Source", "Spread", "TrainingDataInfo", "Trivial",
+           "TuningSummary", "last_line", "load_record"]

@@ -58,9 +58,10 @@ def current(records: Iterable[RunRecord], cells: Iterable[Any], tuning: Any) -> 
 
 def twin_of(run: Any, candidates: Iterable[RunRecord]) -> RunRecord | None:
     """The first successful record among ``candidates`` that trained exactly what ``run`` would
-    (same options and seed: ``Run.key``), rewritten as ``run``'s. A default run whose options a
-    tuning trial tried with the same seed, or tuned options equal to the defaults, are thereby not
-    trained twice; the copy says where it came from (``reused``), its costs are the one training's."""
+    (same options and seed: ``Run.key``), rewritten as ``run``'s. Tuned options equal to the
+    defaults are thereby not trained twice; the copy says where it came from (``reused``), its
+    costs are the one training's. Trials train with a seed no reported run uses
+    (``Tuning.seed_problem``), so a reported run never reuses a trial, nor a trial a reported run."""
     found = next((r for r in candidates if r.run_key == run.key and r.ok and r.run_id != run.id
                   and r.predictions), None)
     if found is None:

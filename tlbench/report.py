@@ -153,6 +153,12 @@ def _curve_text(curve: dict[str, Any], baseline: str) -> str:
     return text
 
 
+def improving_cell(x: dict[str, Any]) -> str:
+    """``; still improving (2 of 3 seeds)`` when some reported run was (``RunRecord.still_improving``)."""
+    flag = x.get("still_improving") or {}
+    return f"; *still improving* ({flag['count']} of {flag['of']} seeds)" if flag.get("count") else ""
+
+
 def _task_section(e: dict[str, Any], task: str, order: list[str], baseline: str) -> list[str]:
     sizes = e["sizes"]
     trunc = e["truncated_share"]
@@ -169,8 +175,9 @@ def _task_section(e: dict[str, Any], task: str, order: list[str], baseline: str)
     # the task's declared secondary metrics (records of schema 1, which lack them: the first four)
     secondary = e["secondary_metrics"]
     head = ["strategy", e["primary_metric"], *secondary, f"Δ vs {baseline} (95% CI)",
-            "verdict (family-wide Holm p)", "default → reported", "sensitivity (select sd, trials)",
-            "trainable (share)", "stored / task", "train time", "peak memory", "eval ex/s"]
+            "verdict (family-wide Holm p)", "default → reported", "tuning: select sd (trials, time)",
+            "trainable (share)", "stored / task", "train time (own + one-off)", "peak memory", "eval ex/s",
+            "steps / epochs / examples", "tokens (real / padded)", "eval time"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     rows: list[list[str]] = []
     numbers: list[list[float | None]] = []
@@ -180,26 +187,94 @@ def _task_section(e: dict[str, Any], task: str, order: list[str], baseline: str)
             delta, verdict = delta_cell(c), verdict_cell(c)
         else:
             delta, verdict = ("baseline", "") if s == baseline else ("–", "no paired data")
-        spread = (x["tuning"] or {}).get("select_spread")
-        sens = f"{spread['sd']:.3f} ({x['tuning']['trials']})" if spread else "–"
         tuned = (f"{_fmt(x['default_mean'])} → {_fmt(x['mean'])}" if x["variant"] == "tuned"
                  else "defaults")
         share = cost.get("trainable_share")
-        rows.append([s, seed_cell(x), *[_fmt(x["secondary"].get(k)) for k in secondary], delta, verdict,
-                     tuned, sens, f"{human_count(cost['trainable_params'] or 0)} ({(share or 0):.1%})",
-                     human_bytes(cost["stored_bytes"] or 0), human_seconds(cost["train_seconds"] or 0),
+        rows.append([s, seed_cell(x) + improving_cell(x), *[_fmt(x["secondary"].get(k)) for k in secondary],
+                     delta, verdict,
+                     tuned, _tuning_cell(x["tuning"]),
+                     f"{human_count(cost['trainable_params'] or 0)} ({(share or 0):.1%})",
+                     human_bytes(cost["stored_bytes"] or 0), _train_time_cell(cost),
                      human_bytes(cost["peak_memory_bytes"] or 0),
-                     f"{(cost['eval_examples_per_second'] or 0):,.0f}"])
-        numbers.append([x["mean"], cost["trainable_params"], cost["stored_bytes"], cost["train_seconds"],
+                     f"{(cost['eval_examples_per_second'] or 0):,.0f}", *_compute_cells(cost)])
+        numbers.append([x["mean"], cost["trainable_params"], cost["stored_bytes"], _from_raw_text(cost),
                         cost["peak_memory_bytes"], cost["eval_examples_per_second"]])
     # bold the best score (highest) and costs (lowest; eval speed highest)
-    for col, idx, higher in ((1, 0, True), (len(head) - 5, 1, False), (len(head) - 4, 2, False),
-                             (len(head) - 3, 3, False), (len(head) - 2, 4, False), (len(head) - 1, 5, True)):
+    for name, idx, higher in ((e["primary_metric"], 0, True), ("trainable (share)", 1, False),
+                              ("stored / task", 2, False), ("train time (own + one-off)", 3, False),
+                              ("peak memory", 4, False), ("eval ex/s", 5, True)):
+        col = head.index(name, 1)
         bolded = _bold_best([r[col] for r in rows], [n[idx] for n in numbers], higher)
         for r, b in zip(rows, bolded, strict=True):
             r[col] = b
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    if any((e["strategies"][s].get("still_improving") or {}).get("count") for s in present):
+        lines += ["", "*still improving*: the run's selection score was still rising beyond its sampling "
+                  "noise when training ended (its last evaluation the best, above the best before the final "
+                  "third by more than the standard error: docs/report.md); more training could change it."]
+    # calibration of classifications (``RunRecord.calibration``), when some record of the task has it
+    calibrated = [s for s in present if e["strategies"][s].get("calibration")]
+    if calibrated:
+        from tlbench.calibration import DEFINITION
+
+        lines += ["", f"Calibration on the report split, mean over seeds. {DEFINITION}. Brier: Σ over "
+                  "classes of (p − y)², mean over items (0 to 2). NLL: mean −ln p(gold). Scaled: after "
+                  "temperature scaling, one T fitted by NLL on the selection split (accuracy unchanged). "
+                  "Lowest in bold.",
+                  "", "| strategy | ECE | Brier | NLL | T | ECE scaled | Brier scaled | NLL scaled |",
+                  "|---|---|---|---|---|---|---|---|"]
+        cal = [e["strategies"][s]["calibration"] for s in calibrated]
+        keys = ("ece", "brier", "nll", "temperature", "ece_scaled", "brier_scaled", "nll_scaled")
+        table = [[f"{s} ({c['n']} of {e['strategies'][s]['n']} seeds)" if c["n"] != e["strategies"][s]["n"]
+                  else s, *[_fmt(c[k], 2 if k == "temperature" else 3) for k in keys]]
+                 for s, c in zip(calibrated, cal, strict=True)]
+        for col, k in enumerate(keys, start=1):
+            if k != "temperature":
+                for r, b in zip(table, _bold_best([r[col] for r in table], [c[k] for c in cal], False),
+                                strict=True):
+                    r[col] = b
+        lines += ["| " + " | ".join(r) + " |" for r in table]
     return lines + outperform_table(e, present)
+
+
+def _tuning_cell(tuning: dict[str, Any] | None) -> str:
+    """The cell's tuning: the spread of its trials' selection scores (its sensitivity to the options)
+    and what the tuning cost, e.g. ``0.012 (2 trials, 42.0 s)``; ``–`` for an untuned cell."""
+    if not tuning:
+        return "–"
+    spread = tuning.get("select_spread")
+    trials = tuning["trials"]
+    return (f"{spread['sd']:.3f} " if spread else "") + (
+        f"({trials} trial{'s' * (trials != 1)}, {human_seconds(tuning['seconds'] or 0)})")
+
+
+def _from_raw_text(cost: dict[str, Any]) -> float | None:
+    """Training from raw text: the run's own training plus its one-off work (whether it did it or a
+    cache had it); ``train_seconds`` for records made before the split was counted."""
+    if cost.get("own_train_seconds") is None:
+        return cost.get("train_seconds")
+    return float(cost["own_train_seconds"]) + float(cost.get("oneoff_seconds") or 0.0)
+
+
+def _train_time_cell(cost: dict[str, Any]) -> str:
+    """``4.1 s + 2.3 s one-off`` (the run's own training, then one-off work it needs: the probe's
+    feature extraction); one number when there is no one-off work or the records do not split it."""
+    own, oneoff = cost.get("own_train_seconds"), cost.get("oneoff_seconds")
+    if own is None:
+        return human_seconds(cost["train_seconds"] or 0)
+    return human_seconds(own) + (f" + {human_seconds(oneoff)} one-off" if oneoff else "")
+
+
+def _compute_cells(cost: dict[str, Any]) -> list[str]:
+    """Steps, epochs and training examples (``32 st / 1.0 ep / 500 ex``), real and padded tokens
+    (``14.2k / 16.0k``) and evaluation seconds: ``–`` where the records lack them."""
+    steps, epochs, seen = cost.get("optimizer_steps"), cost.get("epochs"), cost.get("examples_seen")
+    work = ("–" if steps is None else
+            f"{human_count(steps)} st / {_fmt(epochs, 1)} ep / {human_count(seen or 0)} ex")
+    real, padded = cost.get("tokens"), cost.get("padded_tokens")
+    tokens = "–" if real is None else f"{human_count(real)} / {human_count(padded or 0)}"
+    evaluation = cost.get("eval_seconds")
+    return [work, tokens, "–" if evaluation is None else human_seconds(evaluation)]
 
 
 def write_report(records: list[RunRecord], suite: str, out_dir: Path, *, baseline: str,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tlbench.config import Suite
+from tlbench.convergence import group_still_improving, run_still_improving
 from tlbench.errors import StopTrial, TlbenchError
 from tlbench.grid import Run, stable_id
 from tlbench.interfaces import ModelRef, Role, TaskData
@@ -186,14 +187,18 @@ class Runner:
         task = self.plugins.tasks.get(cell.task_name).factory(cell.task_name, cell.task_options)
         strategy = self.plugins.strategies.get(cell.strategy_name).factory(
             cell.strategy_name, cell.strategy_options)
+        prepare_start = time.perf_counter()
         job = self._job(task, cell.model, run.seed, report)
+        prepare_seconds = time.perf_counter() - prepare_start
         set_seed(run.seed)
         with PeakMemory(self.device) as memory:
             start = time.perf_counter()
             fitted = strategy.fit(job)
             train_seconds = time.perf_counter() - start
             evaluated = _evaluate(job, fitted)
-        return self._outcome(cell, cell.task, job, fitted, evaluated, train_seconds, memory)
+            eval_seconds = time.perf_counter() - start - train_seconds
+        return self._outcome(cell, cell.task, job, fitted, evaluated, train_seconds, memory,
+                             timing={"prepare_seconds": prepare_seconds, "eval_seconds": eval_seconds})
 
     def _job(self, task: Any, model_id: str, seed: int, report: Callable[[int, float], None] | None) -> Any:
         return prepare_job(task, self.model_ref(model_id), self._task_data(task), seed=seed,
@@ -223,6 +228,7 @@ class Runner:
         strategy = self.plugins.strategies.get(cell.strategy_name).factory(
             cell.strategy_name, cell.strategy_options)
         tasks, jobs = {}, {}
+        prepare_start = time.perf_counter()
         for label, name, options in cell.group:
             try:
                 tasks[label] = self.plugins.tasks.get(name).factory(name, options)
@@ -230,6 +236,7 @@ class Runner:
             except Exception as exc:
                 raise TlbenchError(f"task {label!r} of the {cell.strategy} group "
                                    f"{[m[0] for m in cell.group]}: {type(exc).__name__}: {exc}") from exc
+        prepare_seconds = time.perf_counter() - prepare_start  # every task's: the group trains on all
         set_seed(run.seed)
         with PeakMemory(self.device) as memory:
             start = time.perf_counter()
@@ -238,30 +245,59 @@ class Runner:
             if set(fitted) != set(jobs):
                 raise TlbenchError(f"{cell.strategy_name}.fit_group returned models for {sorted(fitted)}, "
                                    f"not for the group {sorted(jobs)}")
-            evaluated = {label: _evaluate(jobs[label], fitted[label]) for label in jobs}
+            evaluated: dict[str, Evaluation] = {}
+            eval_seconds: dict[str, float] = {}
+            for label in jobs:
+                eval_start = time.perf_counter()
+                evaluated[label] = _evaluate(jobs[label], fitted[label])
+                eval_seconds[label] = time.perf_counter() - eval_start
         parts = {label: self._outcome(cell, label, jobs[label], fitted[label], evaluated[label],
-                                      train_seconds, memory) for label in jobs}
-        select = [evaluated[label].scores["select"][jobs[label].task.primary_metric] for label in jobs]
+                                      train_seconds, memory,
+                                      timing={"prepare_seconds": prepare_seconds,
+                                              "eval_seconds": eval_seconds[label]})
+                 for label in jobs}
+        from tlbench.tuning import Headroom, group_objective
+
+        select = {label: float(evaluated[label].scores["select"][jobs[label].task.primary_metric])
+                  for label in jobs}
+        headroom = {label: Headroom.of(jobs[label].task, jobs[label].data) for label in jobs}
+        # what tuning maximises and the pruner compares: the mean of the tasks' selection scores,
+        # each as its gain over the task's trivial baseline (on the selection split) as a share of
+        # the headroom to the metric's best value, so that no task's scale dominates (issue 17);
+        # ``select_mean`` stays the plain mean of the raw scores, on their mixed scales
+        objective = group_objective(select, headroom)
+        terms = {label: headroom[label].describe(score) for label, score in select.items()}
+        improving = group_still_improving(next(iter(fitted.values())).curve, [
+            (jobs[t].task.primary_metric, len(jobs[t].data.splits["select"]), select[t], headroom[t].scale,
+             headroom[t].gain(1.0) - headroom[t].gain(0.0)) for t in jobs])
         for part in parts.values():
+            part["still_improving"] = improving  # the group's curve is the objective's
             part["group"] = {"tasks": list(jobs), "id": cell.group_id,
-                             "select_mean": sum(select) / len(select)}
-            # what tuning maximises and the pruner compares: the group's mean selection score
-            part["objective"] = part["group"]["select_mean"]
+                             "select_mean": sum(select.values()) / len(select)}
+            part["objective"] = objective
+            part["details"] = {**part["details"], "objective": {
+                "how": "mean over tasks of (select - trivial) / (metric_scale - trivial); "
+                       "select / metric_scale without a trivial baseline", "tasks": terms}}
         return parts
 
     def _outcome(self, cell: Any, label: str, job: Any, fitted: Any, evaluated: Evaluation,
-                 train_seconds: float, memory: PeakMemory) -> dict[str, Any]:
+                 train_seconds: float, memory: PeakMemory,
+                 timing: dict[str, float] | None = None) -> dict[str, Any]:
+        """The record's outcome part. ``timing``: the run's ``prepare_seconds`` and ``eval_seconds``."""
         task, data = job.task, job.data
         with tempfile.TemporaryDirectory() as tmp:
             fitted.save(Path(tmp))
             stored = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file())
         trainable, total = fitted.parameter_counts()
+        compute = getattr(fitted, "compute", None)
         metrics, preds_report, seconds = evaluated.scores, evaluated.predictions, evaluated.seconds
         # the task's trivial baseline on the same report rows (no model: cheap); its failure is noted
         trivial, trivial_error = _trivial(task, data)
         details = dict(fitted.details)
         if trivial_error is not None:
             details["trivial_error"] = trivial_error
+        if evaluated.calibration_error is not None:
+            details["calibration_error"] = evaluated.calibration_error
         model = job.model
         n_report = len(data.splits["report"])
         facts = strategy_facts(self.plugins, cell)
@@ -273,12 +309,17 @@ class Runner:
             "metrics": metrics,
             "trivial": trivial,
             "curve": [list(point) for point in fitted.curve],
+            # still rising beyond the selection split's noise at the end (a group's: below)
+            "still_improving": run_still_improving(fitted.curve, task.primary_metric,
+                                                   len(data.splits["select"]),
+                                                   float(getattr(task, "metric_scale", 1.0))),
             # what a strategy says about its run (multitask's steps and draws), and a trivial
-            # baseline's failure (``trivial_error``)
+            # baseline's or the calibration's failure (``trivial_error``, ``calibration_error``)
             "details": details,
             "predictions": {"report": preds_report.tolist() if hasattr(preds_report, "tolist")
                             else list(preds_report)},
             "items": _items(task, preds_report, data.splits["report"], metrics["report"]),
+            "calibration": evaluated.calibration,
             "data": {
                 "label": data.label or label,
                 "sizes": data.sizes(),
@@ -296,6 +337,10 @@ class Runner:
                 "stored_bytes": stored, "train_seconds": train_seconds,
                 "peak_memory_bytes": memory.peak, "memory_kind": memory.kind,
                 "eval_examples_per_second": n_report / seconds if seconds > 0 else 0.0,
+                # steps, epochs, examples, tokens and the one-off/own split of train_seconds, as the
+                # strategy counted them (``Fitted.compute``: ``tlbench.engine.training.Compute``)
+                **(compute.cost_fields(train_seconds) if compute is not None else {}),
+                **(timing or {}),
             },
             "provenance": {
                 **self._static,
@@ -323,23 +368,46 @@ def strategy_facts(plugins: Plugins, cell: Any) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Evaluation:
     """A trained model's scores on the select and report splits (role -> metric -> value), the
-    report split's decoded predictions and its inference seconds."""
+    report split's decoded predictions and its inference seconds; for a classification, the
+    record's ``calibration`` (or why it failed)."""
 
     scores: dict[str, dict[str, float]]
     predictions: Any
     seconds: float
+    calibration: dict[str, Any] | None = None
+    calibration_error: str | None = None
 
 
 def _evaluate(job: Any, fitted: Any) -> Evaluation:
     task, data = job.task, job.data
     scores: dict[str, dict[str, float]] = {}
+    outputs_by_role: dict[str, Any] = {}
     for role in ("select", "report"):
         t0 = time.perf_counter()
-        outputs = fitted.predict(role)
+        outputs = outputs_by_role[role] = fitted.predict(role)
         seconds = time.perf_counter() - t0 + fitted.cached_seconds(role)
         preds = task.decode(outputs, job.encoded(role), data.splits[role])
         scores[role] = task.score(preds, data.splits[role])
-    return Evaluation(scores, preds, seconds)  # the last role's: the report split
+    calibration, error = _calibration(job, outputs_by_role)
+    return Evaluation(scores, preds, seconds, calibration, error)  # the last role's: the report split
+
+
+def _calibration(job: Any, outputs: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """The record's ``calibration`` (``tlbench.calibration.calibrate``) from the task's class scores
+    (``Task.class_scores``) of the select and report outputs: (it, None); (None, None) when the
+    task has none. A failure must not fail the run: (None, the error), which the record keeps in
+    ``details["calibration_error"]``, as it does a trivial baseline's."""
+    from tlbench.calibration import calibrate
+
+    task, data = job.task, job.data
+    try:
+        found = {role: task.class_scores(outputs[role], job.encoded(role), data.splits[role])
+                 for role in ("select", "report")}
+        if found["select"] is None or found["report"] is None:
+            return None, None
+        return calibrate(found["select"], found["report"]).model_dump(), None
+    except Exception as exc:  # noqa: BLE001 - a calibration's failure is noted, the run stands
+        return None, f"{type(task).__name__} calibration: {type(exc).__name__}: {exc}"
 
 
 def _trivial(task: Any, data: TaskData) -> tuple[dict[str, Any] | None, str | None]:

@@ -127,6 +127,13 @@ class TextTask(Task):
         out = np.asarray(outputs)
         return out[:, 0] if self.regression else out.argmax(-1)
 
+    def class_scores(self, outputs: Any, encoded: Any, split: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        """Classification: the head's logits, one row per example (what :meth:`decode` takes the
+        arg-max of), and the gold class ids, for the record's calibration. Regression: None."""
+        if self.regression:
+            return None
+        return np.asarray(outputs, dtype=np.float64), np.asarray(self.references(split), dtype=np.int64)
+
     def references(self, split: Any) -> list[Any]:
         return list(split[self.label_column])
 

@@ -2,7 +2,14 @@
 
 Each study has a seeded TPE sampler and (by default) a median pruner fed by the engine's
 evaluations on the selection split (``job.report``). A trial trains the cell with the sampled
-options and the suite's trial seed; its value is the task's primary metric on the selection split.
+options and the suite's trial seed; its value is the task's primary metric on the selection split
+(a group's: :func:`group_objective`, the mean of its tasks' normalised selection scores).
+
+The trial seed is never a reporting seed (``Tuning.seed_problem``; default
+``config.DEFAULT_TRIAL_SEED``). So no reported run is a trial, the winning one included: the tuned
+runs retrain the best options with each reporting seed, and a selection score that was high partly
+by the luck of one seed is not carried into the report (the winner's curse). A trial therefore never
+reuses a default run's training, and a tuned run never reuses a trial's.
 
 The budget (``trials`` or wall-clock ``seconds`` per cell) counts every trial that spent compute:
 complete, pruned, failed with an error, running and waiting. Not counted: a trial whose worker
@@ -36,7 +43,6 @@ from tlbench.config import Tuning
 from tlbench.errors import StopTrial
 from tlbench.grid import Cell, Run, stable_id
 from tlbench.record import RunRecord
-from tlbench.records import twin_of
 from tlbench.space import Choice, Float, Int, Param, defaults_in
 from tlbench.storage import worker_id
 from tlbench.store import RECORD_ATTR, RunFailed, Store
@@ -80,6 +86,71 @@ class TuneState:
                 "best_select": self.best_value, "select_scores": v, "select_spread": spread}
 
 
+@dataclass(frozen=True)
+class Headroom:
+    """How one task's selection score counts in a group's objective (:func:`group_objective`).
+
+    Tasks' metrics differ in scale (SQuAD's F1 is 0-100, accuracy 0-1) and in what chance gives
+    (0.5 accuracy on a balanced binary task, entity F1 0 for NER), so their raw mean is dominated by
+    whichever has the largest numbers. A score counts instead as the share of the headroom above the
+    task's trivial baseline that it gains: ``(score - trivial) / (scale - trivial)``, 0 at the
+    baseline, 1 at the metric's best value (``Task.metric_scale``), negative below the baseline.
+    Without a trivial baseline (the task declares none, or it failed) it counts as
+    ``score / scale``."""
+
+    scale: float  # the primary metric's best value: 1.0, or 100.0 for percentages
+    trivial: float | None = None  # the trivial baseline's primary metric on the selection split
+    note: str | None = None  # why there is no trivial baseline (its error), when it failed
+
+    @classmethod
+    def of(cls, task: Any, data: Any) -> Headroom:
+        """``task``'s headroom on ``data``'s selection split (the runner's ``TaskData``)."""
+        scale = float(getattr(task, "metric_scale", 1.0))
+        trivial, error = selection_trivial(task, data)
+        return cls(scale=scale, trivial=trivial, note=error)
+
+    def gain(self, score: float) -> float:
+        if self.trivial is None or not math.isfinite(self.trivial) or self.trivial >= self.scale:
+            return score / self.scale
+        return (score - self.trivial) / (self.scale - self.trivial)
+
+    def describe(self, score: float) -> dict[str, Any]:
+        """What a record keeps of one task's term (``details["objective"]``)."""
+        out: dict[str, Any] = {"select": score, "trivial": self.trivial, "scale": self.scale,
+                               "gain": self.gain(score)}
+        if self.note:
+            out["trivial_error"] = self.note
+        if abs(score) > self.scale:
+            out["warning"] = (f"selection score {score:g} exceeds the task's metric_scale {self.scale:g}: "
+                              "declare Task.metric_scale, or this task dominates the group's objective")
+        return out
+
+
+def selection_trivial(task: Any, data: Any) -> tuple[float | None, str | None]:
+    """The primary metric of ``task``'s trivial baseline (``Task.trivial_predictions``) on the
+    selection split: the baseline is asked for the selection rows where it would predict the report
+    rows (it learns from the training split only and reads no label of the rows it predicts), then
+    scored on them, as the runner's ``_trivial`` scores the report split. (value, None); (None,
+    None) when the task declares none; (None, the error) when computing or scoring it fails."""
+    from dataclasses import replace
+
+    try:
+        select = data.splits["select"]
+        declared = task.trivial_predictions(replace(data, splits={**data.splits, "report": select}))
+        if declared is None:
+            return None, None
+        return float(task.score(declared[1], select)[task.primary_metric]), None
+    except Exception as exc:  # noqa: BLE001 - the objective falls back to the metric's scale
+        return None, f"{type(task).__name__}.trivial_predictions on select: {type(exc).__name__}: {exc}"
+
+
+def group_objective(scores: dict[str, float], headroom: dict[str, Headroom]) -> float:
+    """What tuning maximises (and multitask's early stopping and the pruner compare) for a group of
+    tasks trained together: the mean over its tasks of the selection score's headroom gain
+    (:class:`Headroom`), so that each task weighs the same whatever its metric's scale."""
+    return sum(headroom[t].gain(v) for t, v in scores.items()) / len(scores)
+
+
 def suggest(trial: optuna.Trial, space: dict[str, Param]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for name, p in space.items():
@@ -119,7 +190,10 @@ def _duration(t: optuna.trial.FrozenTrial) -> float:
 class Tuner:
     def __init__(self, store: Store, tuning: Tuning, seeds: tuple[int, ...]):
         self.store, self.tuning = store, tuning
-        self.trial_seed = tuning.trial_seed if tuning.trial_seed is not None else seeds[0]
+        # never a reporting seed (``load_suite`` refuses one): no reported run is a trial's training
+        self.trial_seed = tuning.seed
+        if self.trial_seed in seeds:
+            raise ValueError(tuning.seed_problem(seeds))
         self._studies: dict[str, optuna.Study] = {}
 
     def study(self, cell: Cell) -> optuna.Study:
@@ -203,9 +277,8 @@ class Tuner:
                     raise StopTrial(f"pruned at step {step} (selection score {value:.4g})")
 
             started = time.perf_counter()
-            # a default run already trained these options with this seed: its record is this trial's
-            record = twin_of(run, self.store.records()) or execute(run, report)
-            # predictions and items stay: a reported run with the same options and seed reuses them
+            # always trained: the trial seed is no reporting seed, so no run shares its training
+            record = execute(run, report)
             record = record.but(tuning_seconds=time.perf_counter() - started)
             outcome["record"] = record
             trial.set_user_attr(RECORD_ATTR, record.to_json())

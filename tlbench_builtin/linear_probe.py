@@ -1,6 +1,7 @@
 """``linear_probe``: a frozen encoder, features computed once and cached, a head on top.
 
-Because the features are cached on disk (keyed by model, task, split, pooling and layers), every seed
+Because the features are cached on disk (keyed by model, task and its code, the data's hashes, split,
+pooling, layers and precision: ``tlbench.engine.features.feature_key``), every seed
 and every tuning trial after the first costs only the head's training: seconds on a CPU. Text-level
 tasks pool the token states (CLS or mean); token and span tasks train the head on each token's state.
 
@@ -11,6 +12,7 @@ neighbours over the training features, nothing trained; crf for token labels).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,6 +52,11 @@ class LinearProbe(EngineStrategy):
         if options.head == "knn":  # nothing trains: the neighbours that vote are the knob
             return {"k": Int(1, 50, log=True)}
         return {"lr": Float(1e-4, 3e-2, log=True), "weight_decay": Float(0.0, 0.1)}
+
+    @staticmethod
+    def untrained(options: LinearProbeOptions) -> bool:
+        """Nothing trains with these options (the kNN head): a suite's [training] table cannot apply."""
+        return options.head == "knn"
     options: LinearProbeOptions
 
     def _pooling(self, job: Job) -> str:
@@ -70,18 +77,48 @@ class LinearProbe(EngineStrategy):
 
         set_seed(job.seed)  # the head's initial weights come from the seed
         fitted = self._fitted(job)
-        if self.options.head == "knn":
-            fitted.module.remember(fitted.rows("train"))
+        train_rows = fitted.rows("train")  # the features: extracted now, or read from the cache
+        fitted.compute = self._extraction(job, fitted, ("train",))
+        if self.options.head == "knn":  # nothing trains: every row is stored once
+            fitted.module.remember(train_rows)
+            fitted.compute.examples_seen, fitted.compute.epochs = len(train_rows), 1.0
             return fitted
 
         def evaluate() -> float:
             return job.score("select", fitted.predict("select"))[job.task.primary_metric]
 
         fitted.curve = train(
-            fitted.module, fitted.rows("train"), Collator(), fitted.module.loss, self.options,
+            fitted.module, train_rows, Collator(), fitted.module.loss, self.options,
             seed=job.seed, device=job.device, evaluate=evaluate, report=job.report,
-            progress=job.progress, description=f"{self.name} head {job.task.name} seed {job.seed}")
+            progress=job.progress, description=f"{self.name} head {job.task.name} seed {job.seed}",
+            count=fitted.compute)
+        if "select" in fitted.extracted or fitted.curve:  # evaluations during training read its features
+            select = self._extraction(job, fitted, ("select",))
+            fitted.compute.oneoff_seconds += select.oneoff_seconds
+            fitted.compute.oneoff_seconds_here += select.oneoff_seconds_here
         return fitted
+
+    def _extraction(self, job: Job, fitted: Any, roles: tuple[str, ...]) -> Any:
+        """A :class:`~tlbench.engine.training.Compute` holding the one-off feature extraction of
+        ``roles``: the training split's tokens (one encoder pass, as inference batches it) and every
+        role's seconds: as this run spent them when it extracted the features (encoder loading
+        included), else as the cache recorded them. The training loop adds the head's steps."""
+        from tlbench.engine.features import extraction_seconds, extraction_tokens
+        from tlbench.engine.training import Compute
+
+        o = self.options
+        count = Compute()
+        if "train" in roles:
+            count.tokens, count.padded_tokens = extraction_tokens(
+                [len(ids) for ids in job.encoded("train")["input_ids"]], o.eval_batch_size)
+        for role in roles:
+            if role in fitted.spent:
+                count.oneoff_seconds += fitted.spent[role]
+                count.oneoff_seconds_here += fitted.spent[role]
+            else:
+                count.oneoff_seconds += extraction_seconds(job, role, self._pooling(job), o.layers,
+                                                           precision=o.precision)
+        return count
 
     def load(self, job: Job, directory: Path) -> Fitted:
         from tlbench.engine import load_trained
@@ -105,30 +142,40 @@ class LinearProbe(EngineStrategy):
         total = backbone_parameters + count_parameters(head)[1]
         features: dict[str, Any] = {}
         extracted: set[str] = set()  # roles whose features this run computed (not loaded)
+        spent: dict[str, float] = {}  # their wall-clock seconds, loading the encoder included
         encoder: list[Any] = []  # loaded on the first missing split only: tuning trials never load it
 
         def rows(role: Any) -> list[dict[str, Any]]:
             if role not in features:
-                if not feature_path(job, role, pooling, layers).is_file():
+                start = time.perf_counter()
+                if not feature_path(job, role, pooling, layers, precision=o.precision).is_file():
                     extracted.add(role)
                     if not encoder:
                         encoder.append(load_backbone(job.model).requires_grad_(False))
                 features[role] = cached_features(
                     job, encoder[0] if encoder else None, role, pooling, layers=layers,
                     batch_size=o.eval_batch_size, pad_id=job.pad_id, precision=o.precision)
+                if role in extracted:
+                    spent[role] = time.perf_counter() - start
             encoded = job.encoded(role)
             targets = {k: encoded[k] for k in TARGETS if k in encoded}
             return [{"features": f, **{k: v[i] for k, v in targets.items()}}
                     for i, f in enumerate(features[role])]
 
         class ProbeFitted(ModuleFitted):
+            extracted: set[str]  # roles whose features this run computed
+            spent: dict[str, float]  # and the seconds that took
+
             def cached_seconds(self, role: Any) -> float:
                 # features loaded from the cache were paid for earlier: count that time; features
                 # computed inside predict() are already in predict()'s own time
-                return 0.0 if role in extracted else extraction_seconds(job, role, pooling, layers)
+                return 0.0 if role in extracted else extraction_seconds(job, role, pooling, layers,
+                                                                        precision=o.precision)
 
-        return ProbeFitted(head, rows, Collator(), device=job.device, batch_size=o.eval_batch_size,
-                           precision="fp32", total_parameters=total)
+        fitted = ProbeFitted(head, rows, Collator(), device=job.device, batch_size=o.eval_batch_size,
+                             precision="fp32", total_parameters=total)
+        fitted.extracted, fitted.spent = extracted, spent
+        return fitted
 
 
 @hookimpl

@@ -13,9 +13,11 @@ Each micro-batch comes from one task, drawn by a sampler plugin (``sampler``: ``
 ``proportional``, ``temperature``, ``annealed``, or any registered with ``register_samplers``), or
 (``batching = "mixed"``) from every task at once with the losses weighted by the sampler's
 probabilities. ``steps = "matched"`` trains as many optimizer steps as the single-task runs
-together (the sum over tasks of steps per epoch x epochs), so the comparison with
+together (the sum over tasks of steps per epoch x epochs, or of ``max_steps``), so the comparison with
 ``full_finetune`` is at equal compute. Selection evaluates every task's selection split: early
-stopping follows their mean, and ``selection = "per_task"`` keeps each task's best checkpoint.
+stopping follows the group's tuning objective (the mean over tasks of each score's gain over the
+task's trivial baseline, as a share of the headroom to ``Task.metric_scale``:
+``tlbench.tuning.group_objective``), and ``selection = "per_task"`` keeps each task's best checkpoint.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ class MultitaskOptions(EngineOptions):
     steps: Literal["matched"] | int = Field(
         "matched", description="optimizer steps: matched = the single-task runs' sum, or a number")
     selection: Literal["mean", "per_task"] = Field(
-        "mean", description="early stopping on the mean primary metric; per_task keeps each task's best")
+        "mean", description="early stopping on the tasks' mean normalised primary metric (gain over "
+                            "the trivial baseline / headroom); per_task keeps each task's best")
     pooling: Literal["cls", "mean"] = Field("cls", description="which token states feed text-level heads")
     head: Literal["linear", "mlp"] = Field("linear", description="every task's head")
     dropout: float = Field(0.1, ge=0, lt=1, description="dropout before the heads")
@@ -79,8 +82,9 @@ class MultitaskOptions(EngineOptions):
 class Multitask(EngineStrategy):
     description = "one encoder, a head per task, trained on a group of tasks at once"
     Options = MultitaskOptions
-    search_space = {"lr": Float(1e-5, 3e-4, log=True), "temperature": Float(1.0, 5.0),
-                    "epochs": Float(1.0, 3.0)}  # steps scale with epochs when matched
+    # no epochs axis: no single-task strategy tunes its epochs, so multitask does not either (a
+    # suite's [training] budget fixes every strategy's steps; tests/unit/test_budget.py compares)
+    search_space = {"lr": Float(1e-5, 3e-4, log=True), "temperature": Float(1.0, 5.0)}
     options: MultitaskOptions
 
     @classmethod
@@ -102,7 +106,8 @@ class Multitask(EngineStrategy):
         from transformers import set_seed
 
         from tlbench.engine import Collator, length_grouped_loader, rows_of
-        from tlbench.engine.training import run_steps
+        from tlbench.engine.training import Compute, run_steps
+        from tlbench.tuning import Headroom, group_objective
 
         o, labels = self.options, list(jobs)
         first = jobs[labels[0]]
@@ -114,32 +119,38 @@ class Multitask(EngineStrategy):
                                             o.length_grouping)
                    for i, t in enumerate(labels)}
         # what each single-task run would train (the engine's ``train``: steps per epoch x epochs)
-        per_task = {t: max(1, math.ceil(max(1, len(loader) // accum) * o.epochs))
-                    for t, loader in loaders.items()}
+        # (``max_steps``, a suite's [training] budget, replaces epochs there too)
+        passes = {t: max(1, len(loader) // accum) for t, loader in loaders.items()}
+        per_task = {t: o.max_steps or max(1, math.ceil(n * o.epochs)) for t, n in passes.items()}
         total = sum(per_task.values()) if o.steps == "matched" else o.steps
-        steps_per_epoch = max(1, round(total / o.epochs))
+        steps_per_epoch = sum(passes.values()) if o.max_steps else max(1, round(total / o.epochs))
         sizes = {t: min(len(jobs[t].data.splits["train"]), o.cap or math.inf) for t in labels}
         stream = _Stream(loaders, sizes, o, first.seed, total * accum, _samplers(first))
         fitted = {t: _TaskFitted(model, t, jobs[t], o) for t in labels}
         best = _Selection(model, labels, o.selection)
+        # early stopping and the pruner follow the group's tuning objective: each task's selection
+        # score as its gain over the task's trivial baseline, a share of the headroom to the metric's
+        # best value, averaged (``tlbench.tuning.group_objective``): no task's scale dominates
+        headroom = {t: Headroom.of(jobs[t].task, jobs[t].data) for t in labels}
 
         def evaluate() -> float:
             scores = {t: jobs[t].score("select", fitted[t].predict("select"))[jobs[t].task.primary_metric]
                       for t in labels}
             best.update(scores)
-            return sum(scores.values()) / len(scores)
+            return group_objective(scores, headroom)
 
+        compute = Compute()  # over every task of the group: each task's record shows the whole training
         curve = run_steps(model, iter(stream), model.step_loss, o, total=total,
                           steps_per_epoch=steps_per_epoch, device=first.device, evaluate=evaluate,
                           report=first.report, progress=first.progress,
-                          description=f"{self.name} {'+'.join(labels)} seed {first.seed}")
+                          description=f"{self.name} {'+'.join(labels)} seed {first.seed}", count=compute)
         details = {"steps": total, "single_task_steps": per_task, "batches_drawn": dict(stream.drawn),
                    "sharing": o.sharing}
         for t in labels:
             own = best.restore(t)
             if own is not None:
                 fitted[t] = _TaskFitted(model, t, jobs[t], o, module=own)
-            fitted[t].curve, fitted[t].details = curve, details
+            fitted[t].curve, fitted[t].details, fitted[t].compute = curve, details, compute
         return fitted
 
     def load(self, job: Job, directory: Path) -> Fitted:
@@ -231,6 +242,8 @@ class _Selection:
 class _TaskFitted(Fitted):
     """One task's view of the multitask model: its encoder and head predict and are stored; the
     parameter counts are the whole model's (everything that trained for this result)."""
+
+    compute: Any = None  # the group's training (``tlbench.engine.training.Compute``)
 
     def __init__(self, model: Any, label: str, job: Job, o: MultitaskOptions, module: Any = None):
         from tlbench.engine import Collator, ModuleFitted, rows_of

@@ -188,6 +188,7 @@ class Squad(Task):
     options: SquadOptions
     primary_metric = "f1"
     secondary_metrics: ClassVar[tuple[str, ...]] = ("exact_match",)
+    metric_scale: ClassVar[float] = 100.0  # the official script's percentages
     source_datasets: ClassVar[tuple[str, ...]] = ("squad",)
 
     @property

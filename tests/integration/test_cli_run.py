@@ -83,7 +83,7 @@ def test_run_report_and_rerun_skips_finished(suite: Path, tmp_path: Path):
     rep = invoke("report", str(suite), cwd=tmp_path)
     assert rep.exit_code == 0, rep.output
     board = (results / "LEADERBOARD.md").read_text()
-    assert "| full_finetune |" in board and "| linear_probe |" in board and "(n=2)" in board
+    assert "| full_finetune |" in board and "| linear_probe |" in board and "(n=2: " in board
 
 
 def test_failing_run_is_recorded_and_grid_goes_on(suite: Path, tmp_path: Path, monkeypatch):

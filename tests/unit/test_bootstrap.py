@@ -49,14 +49,15 @@ def simulate(n_seeds: int, regime: str, delta: float, n_sims: int = 1000, n_item
             "rejected_items_only": rejected_items_only / n_sims}
 
 
-@pytest.mark.parametrize("n_seeds", [3, 5, 10])
-@pytest.mark.parametrize("regime", list(REGIMES))
+@pytest.mark.parametrize(("n_seeds", "regime"), [
+    (n, regime) for n in (3, 5, 10) for regime in ("seed-dominated", "item-dominated")
+] + [(3, "interaction-dominated")])
 def test_intervals_cover_the_true_difference_and_the_null_is_rejected_at_most_6_percent(n_seeds, regime):
     """1,000 simulations each with no true difference: the 95% intervals cover it in 0.93-0.97 of
     them, and the verdict is "better" or "worse" in at most 6% (the plain two-level bootstrap reached
     0.84 coverage at 3 seeds with seed variance dominating: statistics review, B12). Scores are
     additive, so coverage is the same for any true difference (a shifted strategy shifts delta and
-    its interval alike). Measured (docs/report.md): coverage 0.94-0.96, false positives 0.03-0.06."""
+    its interval alike). Measured (docs/report.md): coverage 0.940-0.967, false positives 0.033-0.060."""
     null = simulate(n_seeds, regime, delta=0.0, seed=2)
     assert 0.93 <= null["coverage"] <= 0.97, null
     assert null["rejected"] <= 0.06, null

@@ -49,3 +49,24 @@ def test_overrides_apply_to_matching_cells_only(tmp_path, with_fakes):
     lrs = {(c.model, c.strategy): (c.strategy_options.lr, c.task_options.rows) for c in cells}
     assert lrs[("m2", "constant")] == (0.5, 7)
     assert lrs[("m1", "constant")] == (1e-3, 20) and lrs[("m2", "fake_strategy")] == (0.01, 20)
+
+
+def test_an_option_added_with_a_neutral_default_keeps_the_ids_it_had():
+    """Options marked NEUTRAL_DEFAULT (the engine's max_steps, min_evals, checkpoint: added after
+    records existed, their defaults train what was trained before) stay out of ids at their default,
+    so stored records keep matching their cells; set to anything else, they count."""
+    from pydantic import Field
+
+    from tlbench.interfaces import NEUTRAL_DEFAULT, StrategyOptions
+
+    class Before(StrategyOptions):
+        lr: float = 0.1
+
+    class After(StrategyOptions):
+        lr: float = 0.1
+        extra: int = Field(4, json_schema_extra=NEUTRAL_DEFAULT)
+        plain: int = 7
+
+    assert After().identity() == {"lr": 0.1, "plain": 7}
+    assert {k: v for k, v in After().identity().items() if k != "plain"} == Before().identity()
+    assert After(extra=5).identity() == {"lr": 0.1, "extra": 5, "plain": 7}

@@ -1,7 +1,9 @@
 """Frozen-encoder features, computed once and cached on disk.
 
 The key covers everything that changes the numbers: the model (id and weights hash or Hub
-revision), the task and its options (which rows, max length), the split role and the pooling. Seeds
+revision), the task and its options (which rows, max length) and code, the data (every split file's
+sha256, the split's row count), the split role, the pooling and layers, and the autocast dtype of
+the extraction (the precision option on this device). Seeds
 and tuning trials of a frozen-feature strategy therefore reuse the same file. Pooled features are one
 ``[rows, hidden]`` array; token features (``pooling="none"``, for token and span heads) are stored
 concatenated with row offsets and come back as one ``[tokens, hidden]`` array per row.
@@ -27,26 +29,37 @@ from tlbench.progress import NullProgress
 TOKEN_POOLING = "none"
 
 
-def feature_key(job: Job, role: Role, pooling: str, layers: str = "last") -> str:
+def feature_key(job: Job, role: Role, pooling: str, layers: str = "last", *, precision: str = "auto") -> str:
+    from tlbench.engine.model import autocast_dtype
     from tlbench.runner import code_fingerprint
 
-    # the task's code and the split's file are in the key, as in the token cache: a changed
-    # ``Task.encode`` or data file must not reuse stale features
+    # the task's code and the data are in the key, as in the token cache: a changed ``Task.encode``
+    # or data file must not reuse stale features. Data: every split file's sha256 (or Hub
+    # fingerprint; a selection split carved from train changes with the train file) and the rows of
+    # this split (a changed carve or cap). The autocast dtype the extraction runs under (from the
+    # precision option and the device: ``auto`` is fp32 on a CPU, bf16 on a GPU that has it) changes
+    # the numbers too: fp32 and bf16 features are never mixed up.
+    dtype = autocast_dtype(job.device, precision)
     config = {"model": job.model.id, "revision": job.model.revision, "task": job.task.name,
               "task_options": job.task.options.model_dump(mode="json"), "role": role,
               "pooling": pooling, "layers": layers, "format": 3,
-              "code": code_fingerprint(type(job.task)), "data": job.data.sources[role].sha256}
+              "code": code_fingerprint(type(job.task)), "data": job.data.sources[role].sha256,
+              "sources": {r: s.sha256 for r, s in sorted(job.data.sources.items())},
+              "rows": len(job.data.splits[role]),
+              "dtype": "float32" if dtype is None else str(dtype).removeprefix("torch.")}
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def feature_path(job: Job, role: Role, pooling: str, layers: str = "last") -> Path:
-    return Path(job.cache_dir) / "features" / f"{feature_key(job, role, pooling, layers)}.npz"
+def feature_path(job: Job, role: Role, pooling: str, layers: str = "last", *,
+                 precision: str = "auto") -> Path:
+    key = feature_key(job, role, pooling, layers, precision=precision)
+    return Path(job.cache_dir) / "features" / f"{key}.npz"
 
 
 def cached_features(job: Job, backbone: Any, role: Role, pooling: str, *, batch_size: int,
                     pad_id: int, precision: str = "auto", layers: str = "last") -> Any:
     """Features of split ``role``, loaded from the cache when present."""
-    path = feature_path(job, role, pooling, layers)
+    path = feature_path(job, role, pooling, layers, precision=precision)
     if path.is_file():
         return _load(path)
     rows = rows_of(job.encoded(role))
@@ -70,6 +83,15 @@ def cached_features(job: Job, backbone: Any, role: Role, pooling: str, *, batch_
     return _load(path)
 
 
+def extraction_tokens(lengths: list[int], batch_size: int) -> tuple[int, int]:
+    """(real, padded) tokens the encoder reads when features of rows of ``lengths`` are extracted,
+    batched as :func:`tlbench.engine.infer.predict` batches them: longest first, ``batch_size`` rows
+    a batch, each padded to its longest row."""
+    ordered = sorted(lengths, reverse=True)
+    padded = sum(len(ordered[i:i + batch_size]) * ordered[i] for i in range(0, len(ordered), batch_size))
+    return sum(ordered), padded
+
+
 def _load(path: Path) -> Any:
     with np.load(path) as z:
         data = z["data"]
@@ -79,7 +101,8 @@ def _load(path: Path) -> Any:
     return [data[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
 
 
-def extraction_seconds(job: Job, role: Role, pooling: str, layers: str = "last") -> float:
+def extraction_seconds(job: Job, role: Role, pooling: str, layers: str = "last", *,
+                       precision: str = "auto") -> float:
     """How long computing the cached features of ``role`` took (0 when unknown)."""
-    meta = feature_path(job, role, pooling, layers).with_suffix(".json")
+    meta = feature_path(job, role, pooling, layers, precision=precision).with_suffix(".json")
     return float(json.loads(meta.read_text())["seconds"]) if meta.is_file() else 0.0

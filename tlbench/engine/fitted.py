@@ -58,7 +58,12 @@ def load_trained(module: nn.Module, directory: Path) -> nn.Module:
 
 
 class ModuleFitted(Fitted):
-    """``rows(role)`` gives the rows to predict (token ids, or cached features)."""
+    """``rows(role)`` gives the rows to predict (token ids, or cached features).
+
+    ``compute``: what the training consumed (``tlbench.engine.training.Compute``, filled by the
+    loop), which the runner writes into the record's ``Cost``; None: not counted."""
+
+    compute: Any = None
 
     def __init__(self, module: nn.Module, rows: Callable[[Role], list[dict[str, Any]]],
                  collate: Callable[..., Any], *, device: str, batch_size: int, precision: str,
