@@ -167,7 +167,7 @@ def _task_section(e: dict[str, Any], task: str, order: list[str], baseline: str)
              f"({e['report_split'].rsplit('/', 1)[-1] or 'Hub'}); {sizes.get('train', '?'):,} training and "
              f"{sizes.get('select', '?'):,} selection rows; "
              f"{'–' if trunc is None else f'{trunc:.1%}'} of report items truncated.", ""]
-    lines += [f"Note on the data: {note}" for note in e.get("notes", [])] + ([""] if e.get("notes") else [])
+    lines += [f"Note on the data: {'; '.join(e['notes'])}.", ""] if e.get("notes") else []
     lines += [trivial_line(e), ""] if e.get("trivial") else []
     lines += [resampling_line(e), ""] if e.get("resampling") else []
     lines += [f"**Contamination:** {e['contamination']}", ""] if e.get("contamination") else []
