@@ -38,7 +38,7 @@ def test_cli_run_then_status_shows_coverage_and_who_is_running(tmp_path, model, 
                                  catch_exceptions=False)
         assert out.exit_code == 0, out.output
         assert "tuning: 2 trials per cell, none pruner. 0 of 6 pieces of work already done" in out.output
-        assert "sleepy × fake_task trial 1 seed 0 [lr=" in out.output
+        assert "sleepy × fake_task trial 1 seed 10000 [lr=" in out.output
         assert "sleepy × fake_task tuned seed 1: report accuracy" in out.output
         (cell,) = build_grid(load_suite(path, plugins), plugins)
         store = Store(url, "s", heartbeat_seconds=1)
