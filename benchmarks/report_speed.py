@@ -58,16 +58,6 @@ STRATEGIES = ("full_finetune", "linear_probe", "lora", "partial_freeze")
 TARGET_SECONDS = 10.0
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def task_kind(i: int) -> str:
     return {0: "squad", 1: "conll2003"}.get(i, "sst2")
 
@@ -159,6 +149,7 @@ def main() -> None:
     from tlbench.config import load_suite
     from tlbench.grid import build_grid
     from tlbench.plugins import get_plugins
+    from tlbench.provenance import cpu_name
     from tlbench.records import export_jsonl, read_jsonl
 
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -218,7 +209,7 @@ def main() -> None:
             profiler.disable()
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
 
-    summary = {"date": datetime.date.today().isoformat(), "cpu": cpu_model(), "cpus": os.cpu_count(),
+    summary = {"date": datetime.date.today().isoformat(), "cpu": cpu_name(), "cpus": os.cpu_count(),
                "records": len(records), "strategies": args.strategies, "tasks": args.tasks,
                "seeds": args.seeds, "items": args.items, "runs_jsonl_mib": round(mib, 1),
                "family": family, "plots": len(figures), "report_seconds": spread(cli),

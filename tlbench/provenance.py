@@ -51,11 +51,11 @@ def device_description(device: str) -> dict[str, str]:
     if device.startswith("cuda"):
         info["name"] = torch.cuda.get_device_name(torch.device(device))
     else:
-        info["name"] = _cpu_name()
+        info["name"] = cpu_name()
     return info
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
