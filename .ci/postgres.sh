@@ -2,7 +2,7 @@
 # A PostgreSQL server for the tests, on Debian (12): installs it from Debian's packages when it is
 # missing, starts the newest installed major version's "main" cluster (Debian's default
 # listen_addresses, localhost, includes 127.0.0.1), creates the role tlbench (password tlbench,
-# CREATEDB, for the per-test databases) and the database tlbench it owns, and prints
+# CREATEDB, for the per-test databases, and pg_signal_backend) and the database tlbench it owns, and prints
 # the URL for TLBENCH_TEST_POSTGRES on stdout (everything else goes to stderr).
 # Idempotent: the packages, cluster, role and database may already be there, the server running.
 #   export TLBENCH_TEST_POSTGRES=$(bash .ci/postgres.sh)
@@ -73,6 +73,9 @@ if [ "$(psql_admin -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'tlbench'")" != 
 else
   psql_admin -c "ALTER ROLE tlbench LOGIN CREATEDB PASSWORD 'tlbench'"
 fi
+# pg_signal_backend: DROP DATABASE ... WITH (FORCE) in the test fixture also ends an autovacuum worker
+# that happens to be in the test's database, which a role without it may not do.
+psql_admin -c "GRANT pg_signal_backend TO tlbench"
 if [ "$(psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = 'tlbench'")" != 1 ]; then
   log "creating database tlbench"
   psql_admin -c "CREATE DATABASE tlbench OWNER tlbench"

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 DEFAULT_URL = "postgresql://tlbench:tlbench@127.0.0.1:5432/tlbench"
 CONNECT_TIMEOUT_S = 2
+DROP_ATTEMPTS = 3  # a plain DROP waits up to 5 s for other sessions to leave, each attempt
 
 
 def _in_ci() -> bool:
@@ -74,16 +75,37 @@ def postgres_url() -> Iterator[str]:
     finally:
         conn = _connect(url, psycopg)
         try:
-            with conn.cursor() as cur:
-                drop = sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name))
-                if conn.info.server_version >= 130000:  # FORCE: ends the test's leftover connections
-                    cur.execute(drop + sql.SQL(" WITH (FORCE)"))
-                else:
-                    cur.execute(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"  # type: ignore[arg-type]
-                        " WHERE datname = %s AND pid <> pg_backend_pid()",
-                        (name,),
-                    )
-                    cur.execute(drop)
+            _drop_database(conn, name, psycopg, sql)
         finally:
             conn.close()
+
+
+def _drop_database(conn: Any, name: str, psycopg: ModuleType, sql: Any) -> None:
+    """Drop the test database, ending the test's leftover connections first.
+
+    ``WITH (FORCE)`` (PostgreSQL 13+) also terminates backends of other roles that happen to be there
+    (CI saw one: "must be a member of the role whose process is being terminated"), which a CREATEDB
+    role may not do; then only our own role's connections are ended and a plain DROP is retried
+    (PostgreSQL cancels autovacuum workers on a plain DROP by itself).
+    """
+    drop = sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name))
+    if conn.info.server_version >= 130000:
+        try:
+            with conn.cursor() as cur:
+                cur.execute(drop + sql.SQL(" WITH (FORCE)"))
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            pass
+    for attempt in range(DROP_ATTEMPTS):
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid() AND usename = current_user",
+                (name,),
+            )
+            try:
+                cur.execute(drop)
+                return
+            except psycopg.errors.ObjectInUse:
+                if attempt == DROP_ATTEMPTS - 1:
+                    raise
