@@ -47,7 +47,7 @@ class Match:
 
     model: str  # the model's id
     dataset: str  # the training dataset's name, as the model plugin declared it
-    source: str  # the task's source name it matched (``Task.source_datasets``), e.g. "squad"
+    source: str  # the task's source name it matched (one of ``Task.source_datasets``)
     listed_in: str  # where the model's list comes from (``TrainingData["source"]``)
 
 

@@ -130,9 +130,10 @@ class Task(ABC):
     Options: ClassVar[type[TaskOptions]] = TaskOptions
     primary_metric: ClassVar[str]
     description: ClassVar[str] = ""
-    #: where the task's data comes from, as a model's training data may name it (``"squad"``,
-    #: ``"quora"``): the leaderboard notes the task when one of these names matches, token for token,
-    #: a dataset a model plugin declares the model was trained on (:mod:`tlbench.contamination`)
+    #: where the task's data comes from, as a model's training data may name it (a dataset's short
+    #: name, e.g. ``"my_corpus"``): the leaderboard notes the task when one of these names matches,
+    #: token for token, a dataset a model plugin declares the model was trained on
+    #: (:mod:`tlbench.contamination`)
     source_datasets: ClassVar[tuple[str, ...]] = ()
     #: the primary metric's best value: 1.0 for metrics in [0, 1] (accuracy, F1, correlations),
     #: 100.0 for percentages (SQuAD's F1). A group of tasks trained together is tuned on each task's
