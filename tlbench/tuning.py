@@ -17,14 +17,16 @@ died (Optuna's heartbeat fails it and re-enqueues its parameters, and the copy c
 *surplus* trial: when two workers start the last trial at the same moment, the later one (by trial
 number) sees the budget already spent, stops at once and is ignored, as is a second copy of the
 defaults trial that two workers opening a fresh study at once both enqueued. So every cell gets
-exactly its budget, whatever the number of workers.
+exactly its budget, whatever the number of workers. The sampler is TPE after start-up trials drawn
+at random from each trial's place in the budget (:mod:`tlbench.sampler`), so the start-up trials
+are the same whichever worker runs them.
 
 The best trial is the highest selection score; ties go to the trial first asked for (a retry
 counts as the trial it repeats, whatever number it took), so a killed worker does not change which
-options win. With one worker the whole tuning is reproducible. With several, a trial that TPE
-samples (after its random start-up trials) depends on which trials had finished when it was asked,
-as Optuna documents for any parallel study: the default runs are the same, the tuned options may
-differ.
+options win. With one worker the whole tuning is reproducible. With several, the defaults and the
+start-up trials are the same as with one; a trial that TPE samples after them depends on which
+trials had finished when it was asked, as Optuna documents for any parallel study: the default
+runs are the same, the tuned options may differ.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from tlbench.config import Tuning
 from tlbench.errors import StopTrial
 from tlbench.grid import Cell, Run, stable_id
 from tlbench.record import RunRecord
+from tlbench.sampler import ORDINAL_ATTR, StartupSampler
 from tlbench.space import Choice, Float, Int, Param, defaults_in
 from tlbench.storage import worker_id
 from tlbench.store import RECORD_ATTR, RunFailed, Store
@@ -202,9 +205,9 @@ class Tuner:
             seed = int(stable_id({"cell": cell.group_id, "seed": self.tuning.sampler_seed})[:8], 16)
             pruner = (optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
                       if self.tuning.pruner == "median" else optuna.pruners.NopPruner())
-            study = self.store.study_named(f"tune:{cell.group_id}:{key}", sampler=optuna.samplers.TPESampler(
-                seed=seed, n_startup_trials=min(10, max(2, (self.tuning.budget.trials or 20) // 3))),
-                pruner=pruner)
+            startup = min(10, max(2, (self.tuning.budget.trials or 20) // 3))  # the defaults trial counts
+            study = self.store.study_named(f"tune:{cell.group_id}:{key}",
+                                           sampler=StartupSampler(seed, startup), pruner=pruner)
             study.set_user_attr("cell", {"id": cell.id, "strategy": cell.strategy, "task": cell.task,
                                          "model": cell.model})
             defaults = defaults_in(cell.space, cell.strategy_options) if cell.space else None
@@ -264,9 +267,12 @@ class Tuner:
         study, outcome = self.study(cell), {}
 
         def objective(trial: optuna.Trial) -> float:
-            if self.state(cell, before=trial.number).exhausted or self._second_defaults(study, trial):
+            before = self.state(cell, before=trial.number)
+            if before.exhausted or self._second_defaults(study, trial):
                 trial.set_user_attr("surplus", True)
                 raise optuna.TrialPruned()
+            if ORDINAL_ATTR not in trial.user_attrs:  # a retry keeps the ordinal of the trial it repeats
+                trial.set_user_attr(ORDINAL_ATTR, before.counted)  # what a start-up draw is seeded by
             trial.set_user_attr("worker", worker_id())
             params = suggest(trial, cell.space)
             run = Run(cell.with_params(params), self.trial_seed, "trial", str(trial.number), params)
