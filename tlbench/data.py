@@ -120,7 +120,9 @@ def load_split(data_dir: Path | None, folder: str, split: str, hub_id: str, hub_
 def _labels(ds: Any, stratify: str | None) -> np.ndarray | None:
     if stratify is None:
         return None
-    labels = np.asarray(ds[stratify])
+    # the column read as one Arrow array (``np.asarray(ds[col])`` converts row by row: 0.44 s
+    # against under 1 ms on SST-2's 67k training rows)
+    labels = ds.with_format("arrow", columns=[stratify])[:][stratify].to_numpy()
     _, counts = np.unique(labels, return_counts=True)
     return labels if counts.min() >= 2 else None  # a class with one row cannot be stratified
 
@@ -133,7 +135,8 @@ def carve(train: Any, size: int, seed: int, stratify: str | None = None) -> tupl
         raise DataError(f"cannot carve {size} selection rows from a train split of {len(train)} rows")
     keep, held = train_test_split(np.arange(len(train)), test_size=size, random_state=seed,
                                   stratify=_labels(train, stratify))
-    return train.select(sorted(keep)), train.select(sorted(held))
+    # indices as a numpy array: ``select`` walks a Python list one item at a time (1.3 s on SST-2)
+    return train.select(np.sort(keep)), train.select(np.sort(held))
 
 
 def cap(ds: Any, size: int | None, seed: int, stratify: str | None = None) -> Any:
@@ -148,4 +151,4 @@ def cap(ds: Any, size: int | None, seed: int, stratify: str | None = None) -> An
         return ds
     keep, _ = train_test_split(np.arange(len(ds)), train_size=size, random_state=seed,
                                stratify=_labels(ds, stratify))
-    return ds.select(sorted(keep))
+    return ds.select(np.sort(keep))

@@ -13,6 +13,7 @@ A private module: import these names from ``tlbench``. Nothing here imports torc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -35,6 +36,16 @@ class EngineStrategy(Strategy):
 
     def planned_epochs(self) -> float:
         return float(self.options.epochs)
+
+    def planned_examples(self, train_rows: int | None, *,
+                         group: Sequence[int | None] = ()) -> float | None:
+        """``max_steps x batch_size`` when ``max_steps`` is set (a suite's ``[training] budget`` in
+        steps or examples): a step is ``grad_accum_steps`` micro-batches of ``batch_size //
+        grad_accum_steps`` rows, so ``batch_size`` rows however it accumulates (the engine's
+        ``train``). Else ``train_rows x epochs``."""
+        if self.options.max_steps is not None:
+            return float(self.options.max_steps * self.options.batch_size)
+        return super().planned_examples(train_rows, group=group)
 
 
 class EncoderOptions(EngineOptions):

@@ -139,6 +139,9 @@ class Task(ABC):
     #: 100.0 for percentages (SQuAD's F1). A group of tasks trained together is tuned on each task's
     #: gain over its trivial baseline as a share of the headroom up to this (``tlbench.tuning.Headroom``)
     metric_scale: ClassVar[float] = 1.0
+    #: a task *kind*: a suite declares tasks of it from its own data with ``kind = "<name>"`` (sugar
+    #: for ``task = "<name>"``; ``tlbench_builtin.kinds``), and validation lists the kinds by this
+    is_kind: ClassVar[bool] = False
 
     def __init__(self, name: str, options: TaskOptions):
         self.name = name
@@ -151,6 +154,12 @@ class Task(ABC):
     @abstractmethod
     def required_files(self, data_dir: Path) -> list[Path]:
         """Mirror files this task reads from ``data_dir`` (checked before any compute)."""
+
+    def data_problems(self) -> list[str]:
+        """Problems with the task's own data files that a look at their headers and first rows
+        finds (missing files, unknown columns, label types), checked by ``tlbench validate`` before
+        any compute, without importing torch or reading whole files. None by default."""
+        return []
 
     @abstractmethod
     def load(self, data_dir: Path | None) -> TaskData:
@@ -337,6 +346,17 @@ class Strategy(ABC):
         """Passes over the training rows one run makes, for ``tlbench validate --plan``'s estimate
         of the work (1.0 by default; the engine's strategies return their ``epochs`` option)."""
         return 1.0
+
+    def planned_examples(self, train_rows: int | None, *,
+                         group: Sequence[int | None] = ()) -> float | None:
+        """Training examples one run draws for a task of ``train_rows`` rows (None: unknown), for
+        ``tlbench validate --plan``: ``train_rows x planned_epochs()`` by default, None when the rows
+        are unknown. A strategy whose runs are sized in steps (the engine's ``max_steps``, which a
+        suite's ``[training] budget`` in steps or examples sets) returns steps x rows per step, known
+        without the rows. ``group``: for a strategy that trains tasks together (:meth:`task_group`),
+        the training rows of every task of the group, this one's included; the answer is then this
+        task's share of the group's training. Empty for a single-task cell."""
+        return None if train_rows is None else train_rows * self.planned_epochs()
 
     @abstractmethod
     def fit(self, job: Job) -> Fitted:

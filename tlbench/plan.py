@@ -1,11 +1,14 @@
 """``tlbench validate --plan``: the size of a suite's work before any compute is spent.
 
-Counts cells, default runs, tuning trials and tuned runs, and estimates the training work as
-examples x epochs per run (``Strategy.planned_epochs``): the task's ``max_train_examples`` capped
-by the rows of its first mirror file (counted, gzip lines) when the suite reads a mirror. It is an
-upper bound where a task carves its selection rows out of train; a seconds budget gives no trial
-count (shown as such). Cells trained together (a multitask group) count their trials once and their
-examples as each task's share. :func:`plan` counts; :func:`print_plan` draws it (rich, imported there).
+Counts cells, default runs, tuning trials and tuned runs, and estimates the training examples each
+run draws (``Strategy.planned_examples``): rows x epochs, or, where a run is sized in steps (a
+suite's ``[training] budget`` in steps or examples becomes the engine's ``max_steps``), steps x
+rows per step, and shows the passes over the training rows that makes. The rows are the task's
+``max_train_examples`` capped by the rows of its first mirror file (counted, gzip lines) when the
+suite reads a mirror. It is an upper bound where a task carves its selection rows out of train; a
+seconds budget gives no trial count (shown as such). Cells trained together (a multitask group)
+count their trials once and their examples as each task's share. :func:`plan` counts;
+:func:`print_plan` draws it (rich, imported there).
 """
 
 from __future__ import annotations
@@ -32,16 +35,16 @@ class CellPlan:
     strategy: str
     task: str
     train_rows: int | None  # None: unknown (the whole Hub split)
-    epochs: float
+    #: training examples one run draws (``Strategy.planned_examples``); None: unknown
+    per_run: float | None
+    #: passes over the training rows one run makes (``per_run / train_rows``, or the strategy's
+    #: epochs where the rows are unknown and the run scales with them); None: unknown
+    passes: float | None
     runs: int  # default + tuned runs
     trials: int | None  # None: a seconds budget
     #: cells trained together (a multitask group) share this id, their trainings and their trials:
     #: each cell's examples are its own share of the group's work
     group: str = ""
-
-    @property
-    def per_run(self) -> float | None:
-        return None if self.train_rows is None else self.train_rows * self.epochs
 
     @property
     def examples(self) -> float | None:
@@ -54,21 +57,35 @@ def plan(suite: Any, cells: list[Any], plugins: Any) -> list[CellPlan]:
     out = []
     tuning = suite.tuning
     for c in cells:
-        task = plugins.tasks.get(c.task_name).factory(c.task_name, c.task_options)
-        rows = c.task_options.max_train_examples
-        if suite.data_dir is not None:
-            files = [f for f in task.required_files(Path(suite.data_dir)) if f.is_file()]
-            if files:
-                n = _lines(str(files[0]))
-                rows = n if rows is None else min(rows, n)
+        rows = _train_rows(suite, plugins, c.task_name, c.task_options)
+        group = [_train_rows(suite, plugins, name, opts) for _, name, opts in c.group]
         tuned = bool(tuning and c.space)
         trials: int | None = 0
         if tuned:
             trials = tuning.budget.trials  # None with a seconds budget
         strategy = plugins.strategies.get(c.strategy_name).factory(c.strategy_name, c.strategy_options)
-        out.append(CellPlan(c.strategy, c.task, rows, float(strategy.planned_epochs()),
+        per_run = strategy.planned_examples(rows, group=group)
+        if per_run is not None and rows:
+            passes: float | None = per_run / rows
+        elif per_run is None and rows is None and not group:  # a run sized by its unknown rows: its epochs
+            passes = float(strategy.planned_epochs())
+        else:
+            passes = None
+        out.append(CellPlan(c.strategy, c.task, rows, None if per_run is None else float(per_run), passes,
                             len(c.seeds) * (2 if tuned else 1), trials, c.group_id if c.group else ""))
     return out
+
+
+def _train_rows(suite: Any, plugins: Any, name: str, options: Any) -> int | None:
+    """A task's training rows: its ``max_train_examples``, capped by its first mirror file's rows."""
+    rows: int | None = options.max_train_examples
+    if suite.data_dir is not None:
+        task = plugins.tasks.get(name).factory(name, options)
+        files = [f for f in task.required_files(Path(suite.data_dir)) if f.is_file()]
+        if files:
+            n = _lines(str(files[0]))
+            rows = n if rows is None else min(rows, n)
+    return rows
 
 
 def print_plan(console: Console, suite: Any, cells: list[Any], plugins: Any) -> None:
@@ -80,12 +97,12 @@ def print_plan(console: Console, suite: Any, cells: list[Any], plugins: Any) -> 
 
     plans = plan(suite, cells, plugins)
     table = Table(title=f"{suite.name}: the plan")
-    for col in ("strategy", "task", "train rows", "epochs", "examples × epochs / run", "runs", "trials",
-                "examples × epochs"):
+    for col in ("strategy", "task", "train rows", "passes", "examples / run", "runs", "trials", "examples"):
         table.add_column(col, justify="left" if col in ("strategy", "task") else "right")
     for p in plans:
         table.add_row(p.strategy, p.task, "full Hub split" if p.train_rows is None else f"{p.train_rows:,}",
-                      f"{p.epochs:g}", "?" if p.per_run is None else human_count(p.per_run), str(p.runs),
+                      "?" if p.passes is None else f"{p.passes:.3g}",
+                      "?" if p.per_run is None else human_count(p.per_run), str(p.runs),
                       "by time" if p.trials is None else str(p.trials),
                       "?" if p.examples is None else human_count(p.examples))
     Console(width=max(console.width, 150)).print(table)  # a wide table: not squeezed into 80 columns
@@ -96,7 +113,7 @@ def print_plan(console: Console, suite: Any, cells: list[Any], plugins: Any) -> 
     console.print(f"{len(cells)} cells × {len(suite.seeds)} seeds; {tuning}: {runs} runs "
                   f"(default and tuned) and {sum(t or 0 for t in trials)} trials"
                   f"{' (plus time-budgeted cells)' if None in trials else ''}; about "
-                  f"{human_count(sum(known))} training examples × epochs"
+                  f"{human_count(sum(known))} training examples drawn"
                   f"{' (cells with unknown sizes not counted)' if len(known) < len(plans) else ''}. "
                   "A frozen-feature strategy's epochs run over cached features: its encoder work is one "
                   "pass over each split per task, shared by its seeds and trials."

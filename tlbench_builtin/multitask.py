@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -99,6 +99,25 @@ class Multitask(EngineStrategy):
                              f"Tasks: {', '.join(tasks)}")
         return tuple(dict.fromkeys(options.tasks))
 
+    def planned_examples(self, train_rows: int | None, *,
+                         group: Sequence[int | None] = ()) -> float | None:
+        """This task's share of the group's training (``group``: every task's rows; empty: a group
+        of this task alone). ``steps = "matched"`` trains the single-task runs' steps together:
+        with a task per micro-batch, about this task's own single-task examples (rows x epochs, or
+        ``max_steps x batch_size``); ``mixed`` batches give every task a batch at each micro-batch,
+        so each draws the whole group's. A number of steps is ``steps x batch_size`` rows in all:
+        with a task per micro-batch an equal share each (the sampler decides the real split, the
+        total is exact); ``mixed``: ``steps x batch_size`` for every task."""
+        o, rows = self.options, list(group) or [train_rows]
+        if o.steps == "matched":
+            if o.batching == "task":
+                return super().planned_examples(train_rows)
+            each = [EngineStrategy.planned_examples(self, r) for r in rows]
+            known = [e for e in each if e is not None]
+            return sum(known) if len(known) == len(each) else None
+        total = float(o.steps * o.batch_size)
+        return total if o.batching == "mixed" else total / len(rows)
+
     def fit(self, job: Job) -> Fitted:
         return self.fit_group({job.task.name: job})[job.task.name]
 
@@ -140,8 +159,13 @@ class Multitask(EngineStrategy):
             return group_objective(scores, headroom)
 
         compute = Compute()  # over every task of the group: each task's record shows the whole training
+        # its epochs: passes over the group's training rows, the micro-batches drawn over those of one
+        # pass (every task's loader once; a mixed micro-batch holds a batch of every task)
+        mixed = o.batching == "mixed"
+        per_epoch = sum(len(loader) for loader in loaders.values()) / (len(loaders) if mixed else 1)
         curve = run_steps(model, iter(stream), model.step_loss, o, total=total,
-                          steps_per_epoch=steps_per_epoch, device=first.device, evaluate=evaluate,
+                          steps_per_epoch=steps_per_epoch, micro_batches_per_epoch=per_epoch,
+                          device=first.device, evaluate=evaluate,
                           report=first.report, progress=first.progress,
                           description=f"{self.name} {'+'.join(labels)} seed {first.seed}", count=compute)
         details = {"steps": total, "single_task_steps": per_task, "batches_drawn": dict(stream.drawn),

@@ -124,9 +124,10 @@ def test_full_finetune_counts_steps_epochs_examples_and_tokens(records: dict[str
 def test_accumulation_counts_micro_batches_truthfully(records: dict[str, RunRecord], lengths: list[int]):
     c = records["ft_accum/0"].cost
     assert c is not None
-    # 5 micro-batches of 2 rows an epoch: 5 // 2 = 2 steps an epoch, 4 steps, 8 micro-batches drawn
-    assert c.optimizer_steps == 4 and c.epochs == 2.0
-    assert c.examples_seen == 16  # 1.6 passes over the rows: the engine's epoch is whole steps
+    # 5 micro-batches of 2 rows an epoch: 5 // 2 = 2 steps an epoch, 4 steps, 8 micro-batches drawn:
+    # 1.6 passes over the rows (the engine's epoch is whole steps), and the record says so
+    assert c.optimizer_steps == 4 and c.epochs == pytest.approx(8 / 5)
+    assert c.examples_seen == 16 == c.epochs * ROWS
     assert c.tokens is not None and c.padded_tokens is not None and 0 < c.tokens <= c.padded_tokens
 
 
@@ -195,10 +196,33 @@ def test_compute_counts_what_the_loop_draws():
     features = {"features": torch.zeros(3, 8), "labels": torch.zeros(3)}
     count = Compute()
     drawn = list(count.watch(iter([text, [("a", text, 1.0), ("b", features, 0.5)], features]),
-                             accum=1, steps_per_epoch=2))
+                             accum=1, micro_batches_per_epoch=2))
     assert len(drawn) == 3 and count.optimizer_steps == 3 and count.epochs == 1.5
     assert count.examples_seen == 2 + (2 + 3) + 3
     assert (count.tokens, count.padded_tokens) == (5 + 5, 8 + 8)
     assert count.cost_fields(train_seconds=2.0)["own_train_seconds"] == 2.0
     # longest first, batches of 2 padded to their longest row: (5 + 5) + (3 + 3) + 1
     assert extraction_tokens([3, 5, 1, 2, 4], 2) == (15, 17)
+
+
+@pytest.mark.parametrize(("options", "steps"), [({"epochs": 2}, 4), ({"max_steps": 5}, 5)])
+def test_accumulated_epochs_are_micro_batches_drawn_over_a_pass(options: dict[str, Any], steps: int):
+    """grad_accum_steps = 3 over a loader of 7 micro-batches (14 rows, 2 a micro-batch): an epoch is
+    7 // 3 = 2 steps, so 2 epochs are 4 steps, 12 micro-batches: 12 / 7 passes, not 4 / 2 = 2.0."""
+    from tlbench.engine.batching import Collator, length_grouped_loader
+    from tlbench.engine.heads import FeatureModel
+    from tlbench.engine.options import EngineOptions
+    from tlbench.engine.training import train
+    from tlbench.interfaces import HeadSpec
+
+    rows = [{"features": torch.full((4,), float(i)), "labels": i % 2} for i in range(14)]
+    o = EngineOptions(batch_size=6, grad_accum_steps=3, evals_per_epoch=0, warmup_ratio=0.0, **options)
+    loader = length_grouped_loader(rows, o.batch_size // o.grad_accum_steps, Collator(), 0, o.length_grouping)
+    assert len(loader) == 7 and len(loader) % 3  # the case the old arithmetic got wrong
+    torch.manual_seed(0)
+    model = FeatureModel(HeadSpec("classification", 2), 4)
+    count = Compute()
+    train(model, rows, Collator(), model.loss, o, seed=0, device="cpu", count=count)
+    assert count.optimizer_steps == steps and count.micro_batches == 3 * steps
+    assert count.epochs == pytest.approx(count.micro_batches / len(loader))
+    assert count.examples_seen == 2 * count.micro_batches == pytest.approx(count.epochs * len(rows))

@@ -22,8 +22,8 @@ def test_validate_plan_counts_runs_trials_and_examples(tmp_path):
     with get_plugins().temporarily(fakes, name="tlbench-fakes") as plugins:
         suite = load_suite(path, plugins)
         (p,) = plan(suite, build_grid(suite, plugins), plugins)
-        assert (p.train_rows, p.epochs, p.runs, p.trials, p.examples) == (100, 1.0, 4, 4, 800)
+        assert (p.train_rows, p.passes, p.per_run, p.runs, p.trials, p.examples) == (100, 1.0, 100, 4, 4, 800)
         out = CliRunner().invoke(cli.app, ["validate", "--plan", str(path)], catch_exceptions=False)
     assert out.exit_code == 0, out.output
     assert ("1 cells × 2 seeds; tuning 4 trials per tunable cell: 4 runs (default and tuned) and 4 trials; "
-            "about 800 training examples × epochs") in " ".join(out.output.split())
+            "about 800 training examples drawn") in " ".join(out.output.split())

@@ -65,12 +65,13 @@ def train(module: nn.Module, rows: list[dict[str, Any]], collate: Callable[..., 
         return loss_fn(module(**batch).float(), batch)
 
     return run_steps(module, batches(), step_loss, options, total=total, steps_per_epoch=steps_per_epoch,
-                     device=device, evaluate=evaluate, report=report, progress=progress,
-                     description=description, count=count)
+                     micro_batches_per_epoch=len(loader), device=device, evaluate=evaluate, report=report,
+                     progress=progress, description=description, count=count)
 
 
 def run_steps(module: nn.Module, batches: Iterator[Any], step_loss: Callable[[Any], torch.Tensor],
               options: EngineOptions, *, total: int, steps_per_epoch: int, device: str,
+              micro_batches_per_epoch: float | None = None,
               evaluate: Callable[[], float] | None = None, report: Callable[[int, float], None] | None = None,
               progress: Any = None, description: str = "training",
               count: Compute | None = None) -> list[tuple[int, float]]:
@@ -81,12 +82,15 @@ def run_steps(module: nn.Module, batches: Iterator[Any], step_loss: Callable[[An
     (the tuning pruner) and counted by early stopping; the ``min_evals`` steps spread over the run
     (:func:`spread_steps`) go only into the curve and the best-checkpoint choice. An evaluation runs
     in eval mode and draws no random numbers, so it never changes the training itself.
-    ``count``: filled with what the loop consumed (:class:`Compute`)."""
+    ``count``: filled with what the loop consumed (:class:`Compute`); its epochs are the micro-batches
+    drawn over ``micro_batches_per_epoch`` (one pass over the training rows; :func:`train` gives its
+    loader's length), by default ``steps_per_epoch x grad_accum_steps``."""
     progress = progress or NullProgress()
     module.to(device).train()
     accum = options.grad_accum_steps
     if count is not None:  # counts every micro-batch as the loop draws it
-        batches = count.watch(batches, accum=accum, steps_per_epoch=steps_per_epoch)
+        per_epoch = micro_batches_per_epoch or steps_per_epoch * accum
+        batches = count.watch(batches, accum=accum, micro_batches_per_epoch=per_epoch)
     trainable = [p for p in module.parameters() if p.requires_grad]
     # the fused implementation runs on CUDA and (since torch 2.4) on CPU, where it is ~7x faster per
     # step than the default for-each one (137 vs 19 ms for MiniLM, benchmarks/engine_vs_trainer.py)
@@ -186,8 +190,9 @@ class Compute:
 
     #: optimizer updates (each over ``grad_accum_steps`` micro-batches)
     optimizer_steps: int = 0
-    #: ``optimizer_steps`` over the steps of one epoch (the training rows' micro-batches divided by
-    #: ``grad_accum_steps``): 2.0 for two full epochs, 0.5 for half of one
+    #: passes over the training rows: the micro-batches drawn over the micro-batches of one pass (the
+    #: loader's length; not the steps over ``len // grad_accum_steps``, which overstates the passes when
+    #: the micro-batches of an epoch do not divide by it): 2.0 for two full epochs, 0.5 for half of one
     epochs: float = 0.0
     #: rows over every micro-batch drawn (a short last batch counts its real rows)
     examples_seen: int = 0
@@ -201,9 +206,10 @@ class Compute:
     oneoff_seconds_here: float = 0.0
     micro_batches: int = 0
 
-    def watch(self, batches: Iterator[Any], *, accum: int, steps_per_epoch: int) -> Iterator[Any]:
+    def watch(self, batches: Iterator[Any], *, accum: int, micro_batches_per_epoch: float) -> Iterator[Any]:
         """``batches``, counted as they are drawn: the loop draws ``accum`` micro-batches per step and
-        stops right after a step, so the steps are the micro-batches drawn over ``accum``."""
+        stops right after a step, so the steps are the micro-batches drawn over ``accum``, and the
+        epochs the micro-batches drawn over ``micro_batches_per_epoch`` (those of one pass)."""
         for batch in batches:
             self.micro_batches += 1
             for part in _mappings(batch):
@@ -214,7 +220,7 @@ class Compute:
                     self.padded_tokens += ids.numel()
                     self.tokens += int(mask.sum()) if isinstance(mask, torch.Tensor) else ids.numel()
             self.optimizer_steps = self.micro_batches // accum
-            self.epochs = self.optimizer_steps / max(1, steps_per_epoch)
+            self.epochs = self.micro_batches / max(1.0, micro_batches_per_epoch)
             yield batch
 
     def cost_fields(self, train_seconds: float) -> dict[str, Any]:
