@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +62,8 @@ def open_storage(url: str, heartbeat_seconds: int | None = None, max_retries: in
 
     for attempt in range(10):
         try:
-            storage = RDBStorage(_with_driver(url), engine_kwargs=engine_kwargs, **kwargs)
+            with _schema_lock(url):
+                storage = RDBStorage(_with_driver(url), engine_kwargs=engine_kwargs, **kwargs)
             break
         except (IntegrityError, OperationalError):
             # two workers started together both create the schema: the loser finds it made
@@ -70,6 +73,34 @@ def open_storage(url: str, heartbeat_seconds: int | None = None, max_retries: in
     if sqlite:
         _immediate_transactions(storage.engine)
     return storage
+
+
+#: the PostgreSQL advisory lock key under which Optuna's schema is created ("tlbench" in ASCII)
+SCHEMA_LOCK = 0x746C62656E6368
+
+
+@contextmanager
+def _schema_lock(url: str) -> Iterator[None]:
+    """On PostgreSQL, hold a session advisory lock while Optuna creates or checks its schema.
+    Two workers started on a fresh database otherwise both create the tables, and the loser fails
+    with ``DuplicateTable: relation "alembic_version" already exists`` (seen in the two-worker
+    test): Optuna creates them outside a transaction that would serialise it. SQLite serialises
+    writers itself, and the retry above covers it."""
+    if not url.startswith(("postgresql://", "postgres://", "postgresql+")):
+        yield
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(_with_driver(url))
+    try:
+        with engine.connect() as con:
+            con.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK})
+            try:
+                yield
+            finally:
+                con.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK})
+    finally:
+        engine.dispose()
 
 
 def _with_driver(url: str) -> str:
