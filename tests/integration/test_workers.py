@@ -69,11 +69,28 @@ def running_of(url: str, pid: int) -> int:
                  who=f'%:{pid}"')
 
 
-@pytest.fixture
-def suite(tmp_path: Path) -> Path:
-    path = tmp_path / "w.toml"
-    path.write_text(SUITE.format(model=tiny_bert(tmp_path / "tiny")))
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One suite file (and tiny model) for both backends: their runs' ids are the same, so one
+    single-worker reference serves both (:func:`single_worker`)."""
+    where = tmp_path_factory.mktemp("suite")
+    path = where / "w.toml"
+    path.write_text(SUITE.format(model=tiny_bert(where / "tiny")))
     return path
+
+
+_REFERENCE: dict[Path, list] = {}
+
+
+def single_worker(suite: Path, plugins) -> list:
+    """The records of ``suite`` run by one worker on a fresh storage (once per module)."""
+    if suite not in _REFERENCE:
+        where = suite.parent / "single"
+        where.mkdir()
+        url = f"sqlite:///{where}/single.db"
+        finish(worker(suite, where, url))
+        _REFERENCE[suite] = exported(url, suite, plugins)[0]
+    return _REFERENCE[suite]
 
 
 def finish(proc: subprocess.Popen, timeout: float = 300) -> str:
@@ -128,9 +145,7 @@ def test_two_workers_one_killed_finish_the_grid_exactly_once(backend, suite, tmp
     # the same suite run by one worker on a fresh storage gives the same records: each cell's two
     # trials are the defaults and the sampler's first (random) draw, and a tie between them goes to
     # the trial first asked for even when the killed worker's retry took a later number
-    single = f"sqlite:///{tmp_path}/single.db"
-    finish(worker(suite, tmp_path, single))
-    assert exported(single, suite, with_fakes)[0] == runs
+    assert single_worker(suite, with_fakes) == runs
     # and the storage's per-run queue entries all carry their run spec, but for the fresh trials a
     # worker that lost the race for the last waiting one got from Optuna (marked skipped, ignored)
     store = Store(url, "w")
