@@ -252,6 +252,8 @@ def _describe(err: Mapping[str, Any], prefix: str, allowed: list[str]) -> str:
         return f"{path} must be one of {ctx.get('expected')}, got {value!r}"
     if kind == "missing":
         return f"{path} is required"
+    if kind == "value_error" and not err["loc"]:  # a whole table's check: its message says it all
+        return f"{path}: {str(err['msg']).removeprefix('Value error, ')}"
     return f"{path}: {err['msg']}, got {value!r}"
 
 
@@ -297,6 +299,18 @@ def _component(kind: str, label: str, table: dict[str, Any], registry: Registry,
     plugins, such as multitask's ``sampler``, are checked against that manager's registries)."""
     section = "strategies" if kind == "strategy" else "tasks"
     table = dict(table)
+    if kind == "task" and "kind" in table:  # a task kind, declared from the suite's own data
+        kinds = sorted(e.name for e in registry if getattr(e.factory, "is_kind", False))
+        if "task" in table:
+            problems.append(f"{section}.{label}: give task or kind, not both")
+            return None
+        if table["kind"] not in kinds:
+            close = suggest(str(table["kind"]), kinds)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            problems.append(f"{section}.{label}.kind: unknown kind {table['kind']!r}.{hint} "
+                            f"Kinds: {', '.join(kinds) or '(none registered)'}.")
+            return None
+        table["task"] = table.pop("kind")
     name = table.pop(kind, label)
     space = table.pop("search_space", {}) if kind == "strategy" else {}
     if not isinstance(space, dict):
@@ -307,8 +321,8 @@ def _component(kind: str, label: str, table: dict[str, Any], registry: Registry,
     except TlbenchError as exc:
         problems.append(f"{section}.{label}: {exc}")
         return None
-    try:
-        options = factory.Options.model_validate(table, context=context)
+    try:  # the table's label too: a declared task names its data after it
+        options = factory.Options.model_validate(table, context={**(context or {}), "label": label})
     except ValidationError as exc:
         problems.extend(_errors(exc, f"{section}.{label}", factory.Options))
         return None
@@ -319,8 +333,11 @@ def merge_options(component: Component, registry: Registry, extra: dict[str, Any
                   context: dict[str, Any] | None = None) -> Options:
     """``component``'s options with ``extra`` (an override's) on top, validated by its plugin."""
     factory = registry.get(component.name).factory
-    return factory.Options.model_validate({**component.options.model_dump(exclude_unset=True), **extra},
-                                          context=context)
+    merged = factory.Options.model_validate({**component.options.model_dump(exclude_unset=True), **extra},
+                                            context=context)
+    for key, value in (component.options.__pydantic_private__ or {}).items():
+        setattr(merged, key, value)  # state the options keep besides their fields (the suite's folder)
+    return merged
 
 
 def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
@@ -384,7 +401,7 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
         if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().is_dir():
             problems.append(f"models[{i}]: local model directory {model!r} not found "
                             f"(a Hugging Face id looks like 'org/name')")
-    context = {"plugins": plugins}
+    context = {"plugins": plugins, "suite_dir": path.resolve().parent}  # relative data files start here
     tasks = [_component("task", k, v, plugins.tasks, problems, context) for k, v in raw.tasks.items()]
     strategies = [_component("strategy", k, v, plugins.strategies, problems, context)
                   for k, v in raw.strategies.items()]
@@ -415,6 +432,11 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
                     problems.extend(_errors(exc, f"{where}.{section}", model))
 
     data_dir = _data_dir(raw.data_dir, path, problems if check_data else [])
+    for t in tasks if check_data else []:
+        if t is not None:
+            task = plugins.tasks.get(t.name).factory(t.name, t.options)
+            problems.extend(f"tasks.{t.label}.{p}" if p.startswith("data_files.") else f"tasks.{t.label}: {p}"
+                            for p in task.data_problems())
     if data_dir is not None and check_data:
         for t in tasks:
             if t is None:

@@ -34,7 +34,7 @@ def _lines(path: str) -> int:
 class CellPlan:
     strategy: str
     task: str
-    train_rows: int | None  # None: unknown (the whole Hub split)
+    train_rows: int | None  # None: unknown (a whole Hub split or declared file, not counted)
     #: training examples one run draws (``Strategy.planned_examples``); None: unknown
     per_run: float | None
     #: passes over the training rows one run makes (``per_run / train_rows``, or the strategy's
@@ -100,7 +100,8 @@ def print_plan(console: Console, suite: Any, cells: list[Any], plugins: Any) -> 
     for col in ("strategy", "task", "train rows", "passes", "examples / run", "runs", "trials", "examples"):
         table.add_column(col, justify="left" if col in ("strategy", "task") else "right")
     for p in plans:
-        table.add_row(p.strategy, p.task, "full Hub split" if p.train_rows is None else f"{p.train_rows:,}",
+        rows = "whole split (not counted)" if p.train_rows is None else f"{p.train_rows:,}"
+        table.add_row(p.strategy, p.task, rows,
                       "?" if p.passes is None else f"{p.passes:.3g}",
                       "?" if p.per_run is None else human_count(p.per_run), str(p.runs),
                       "by time" if p.trials is None else str(p.trials),

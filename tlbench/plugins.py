@@ -54,6 +54,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "tlbench_builtin.imdb",
     "tlbench_builtin.conll",
     "tlbench_builtin.squad",
+    "tlbench_builtin.kinds",
     "tlbench_builtin.models",
     "tlbench_builtin.providers",
 )

@@ -25,6 +25,15 @@ def encode_texts(tokenizer: Any, texts: Sequence[str] | tuple[Sequence[str], Seq
     """Token ids cut at ``max_length`` (pairs: the longer text first), each row's untruncated
     length and whether it was cut, and token type ids when the model uses them."""
     pair = isinstance(texts, tuple)
+    frame = None if pair else _special_frame(tokenizer)
+    if frame is not None and sum(frame) < max_length:
+        # one text: tokenize once and cut as the tokenizer would (its special tokens are a fixed
+        # prefix and suffix, truncation from the right): the same ids at half the work
+        full = tokenizer(texts, truncation=False)["input_ids"]
+        keep, suffix = max_length - frame[1], frame[1]
+        ids = [x if len(x) <= max_length else x[:keep] + x[len(x) - suffix:] for x in full]
+        return {"input_ids": ids, "labels": list(labels), "n_tokens": [len(x) for x in full],
+                "truncated": [len(x) > max_length for x in full]}
     args = texts if pair else (texts,)
     full = tokenizer(*args, truncation=False)["input_ids"]
     cut = tokenizer(*args, truncation="longest_first" if pair else True, max_length=max_length)
@@ -33,6 +42,29 @@ def encode_texts(tokenizer: Any, texts: Sequence[str] | tuple[Sequence[str], Seq
     if pair and "token_type_ids" in cut:
         out["token_type_ids"] = cut["token_type_ids"]
     return out
+
+
+def _special_frame(tokenizer: Any) -> tuple[int, int] | None:
+    """(prefix, suffix): how many special tokens a single text gets before and after its own, when
+    every text gets the same ones that way and the tokenizer cuts from the right; else None."""
+    if getattr(tokenizer, "truncation_side", "right") != "right":
+        return None
+    frames = set()
+    for probe in ("a", "b c d", "hello world"):
+        try:
+            framed = list(tokenizer(probe)["input_ids"])
+            bare = list(tokenizer(probe, add_special_tokens=False)["input_ids"])
+        except Exception:  # noqa: BLE001 - an unusual tokenizer: tokenize twice
+            return None
+        starts = [i for i in range(len(framed) - len(bare) + 1) if framed[i:i + len(bare)] == bare]
+        if len(starts) != 1 or not bare:
+            return None
+        at = starts[0]
+        frames.add((tuple(framed[:at]), tuple(framed[at + len(bare):])))
+    if len(frames) != 1:
+        return None
+    head, tail = frames.pop()
+    return len(head), len(tail)
 
 
 def classification_metrics(predictions: np.ndarray, references: Sequence[int]) -> dict[str, float]:
@@ -113,10 +145,16 @@ class TextTask(Task):
         select = cap(select, o.max_eval_examples, o.split_seed, strat)
         report = cap(report, o.max_eval_examples, o.split_seed, strat)
         label = self.name if len(report) == full_report else f"{self.name}[{self.report_split}:{len(report)}]"
-        names = label_names(data_dir, self.folder, self.label_column, self.default_labels)
+        names = self.class_names(data_dir)
         return TaskData(splits={"train": train, "select": select, "report": report},
                         sources={"train": train_src, "select": select_src, "report": report_src},
                         label_names=names, label=label)
+
+    def class_names(self, data_dir: Path | None) -> tuple[str, ...]:
+        """The classes in label-id order: the mirror's labels.json, else :attr:`default_labels`."""
+        if self.regression:
+            return ()
+        return label_names(data_dir, self.folder, self.label_column, self.default_labels)
 
     def encode(self, tokenizer: Any, batch: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
         cols = self.text_columns

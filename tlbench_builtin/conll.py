@@ -61,10 +61,11 @@ def words_from_tokens(logits: np.ndarray, word_ids: Sequence[int], n_words: int,
     return out
 
 
-def entity_metrics(references: Sequence[Sequence[str]],
-                   predictions: Sequence[Sequence[str]]) -> dict[str, float]:
+def entity_metrics(references: Sequence[Sequence[str]], predictions: Sequence[Sequence[str]],
+                   types: Sequence[str] = ENTITY_TYPES) -> dict[str, float]:
     """seqeval's entity-level micro precision, recall and F1 (default, conlleval-like mode), token
-    accuracy, and ``f1_<TYPE>`` for each CoNLL entity type. Ratios with a zero denominator are 0.0."""
+    accuracy, and ``f1_<TYPE>`` for each entity type of ``types`` (default: CoNLL's). Ratios with a
+    zero denominator are 0.0."""
     from seqeval.metrics import accuracy_score, classification_report
     from seqeval.metrics.sequence_labeling import get_entities, precision_recall_fscore_support
 
@@ -82,19 +83,88 @@ def entity_metrics(references: Sequence[Sequence[str]],
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             report = classification_report(refs, preds, output_dict=True, zero_division=0)
-    for kind in ENTITY_TYPES:
+    for kind in types:
         metrics[f"f1_{kind}"] = float(report.get(kind, {}).get("f1-score", 0.0))
     return metrics
 
 
-def tag_names(split: Any) -> tuple[str, ...]:
-    """The tag names a split's ``ner_tags`` ids stand for (its ClassLabel), else the Hub's order."""
-    feature = (getattr(split, "features", None) or {}).get("ner_tags")
+def tag_names(split: Any, column: str = "ner_tags") -> tuple[str, ...]:
+    """The tag names a split's tag ids stand for (its ClassLabel), else CoNLL-2003's Hub order."""
+    feature = (getattr(split, "features", None) or {}).get(column)
     names = getattr(getattr(feature, "feature", None), "names", None)
     return tuple(names) if names else DEFAULT_TAGS
 
 
-class Conll2003(Task):
+def entity_types(tags: Sequence[str]) -> tuple[str, ...]:
+    """The entity types IOB2 tags name, in the order of their first tag (``B-PER`` -> ``PER``)."""
+    return tuple(dict.fromkeys(t[2:] for t in tags if t != OUTSIDE and len(t) > 2))
+
+
+class TokenTagging(Task):
+    """Token classification: a column of words and a column of tag ids, the split's ClassLabel
+    sequence naming the (IOB2) tags; the metrics are seqeval's. The base of CoNLL-2003 and of the
+    declared ``token_classification`` kind: a subclass loads the data and gives the head."""
+
+    words_column: ClassVar[str] = "tokens"
+    tags_column: ClassVar[str] = "ner_tags"
+    primary_metric = "f1"
+    secondary_metrics: ClassVar[tuple[str, ...]] = ("precision", "recall")
+
+    def types(self, split: Any) -> tuple[str, ...]:
+        """The entity types scored one by one (``f1_<TYPE>``)."""
+        return entity_types(tag_names(split, self.tags_column))
+
+    def encode(self, tokenizer: Any, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        """Sub-token ids cut at ``max_length``, labels on each word's first sub-token, each token's
+        word index (-1 for special tokens), the untruncated token count and whether words were lost."""
+        words, tags = batch[self.words_column], batch[self.tags_column]
+        full = tokenizer(words, is_split_into_words=True, truncation=False)
+        cut = tokenizer(words, is_split_into_words=True, truncation=True, max_length=self.options.max_length)
+        out: dict[str, list[Any]] = {"input_ids": cut["input_ids"], "labels": [], "word_ids": [],
+                                     "n_tokens": [len(x) for x in full["input_ids"]], "truncated": []}
+        for i, row_tags in enumerate(tags):
+            wids = cut.word_ids(i)
+            out["labels"].append(align_labels(wids, row_tags))
+            out["word_ids"].append([-1 if w is None else w for w in wids])
+            out["truncated"].append(bool(set(full.word_ids(i)) - set(wids)))
+        return out
+
+    def decode(self, outputs: Any, encoded: Any, split: Any) -> list[list[str]]:
+        tags = tag_names(split, self.tags_column)
+        words = split[self.words_column]
+        if len(outputs) != len(words):
+            raise ValueError(f"{len(outputs)} output rows for {len(words)} sentences")
+        return [words_from_tokens(logits, wids, len(ws), tags)
+                for logits, wids, ws in zip(outputs, encoded["word_ids"], words, strict=True)]
+
+    def references(self, split: Any) -> list[list[str]]:
+        tags = tag_names(split, self.tags_column)
+        return [[tags[t] for t in row] for row in split[self.tags_column]]
+
+    def score(self, predictions: Any, split: Any) -> dict[str, float]:
+        return entity_metrics(self.references(split), predictions, self.types(split))
+
+    def trivial_predictions(self, data: TaskData) -> tuple[str, Any] | None:
+        """Every word tagged ``O``, in :meth:`decode`'s form (one tag per word of each report
+        sentence): no entity is predicted, so entity precision, recall and F1 are 0.0, and token
+        accuracy is the share of ``O`` words."""
+        words = data.splits["report"][self.words_column]
+        return ("every word tagged 'O' (no entity predicted: entity F1 0; token accuracy is the share "
+                "of 'O' words)"), [[OUTSIDE] * len(ws) for ws in words]
+
+    def item_stats(self, predictions: Any, split: Any) -> tuple[list[list[float]], str] | None:
+        """Per sentence (true positive, false positive, false negative) entities: summed over any
+        sample of sentences they give seqeval's micro F1 on that sample exactly."""
+        from seqeval.metrics.sequence_labeling import get_entities
+
+        rows = []
+        for ref, pred in zip(self.references(split), predictions, strict=True):
+            gold, found = set(get_entities(list(ref))), set(get_entities(list(pred)))
+            rows.append([len(gold & found), len(found - gold), len(gold - found)])
+        return rows, "f1"
+
+
+class Conll2003(TokenTagging):
     description = "CoNLL-2003 English NER (PER, ORG, LOC, MISC); entity-level F1 (seqeval), reported on test"
     hub_id: ClassVar[str] = "eriktks/conll2003"
     #: the Hub repository holds a loading script, which datasets 4+ no longer runs; its Parquet
@@ -102,11 +172,7 @@ class Conll2003(Task):
     hub_revision: ClassVar[str | None] = "refs/convert/parquet"
     folder: ClassVar[str] = "conll2003"
     source_datasets: ClassVar[tuple[str, ...]] = ("conll2003", "conll-2003")
-    words_column: ClassVar[str] = "tokens"
-    tags_column: ClassVar[str] = "ner_tags"
     split_names: ClassVar[dict[str, str]] = {"train": "train", "select": "validation", "report": "test"}
-    primary_metric = "f1"
-    secondary_metrics: ClassVar[tuple[str, ...]] = ("precision", "recall")
 
     @property
     def head(self) -> HeadSpec:
@@ -144,56 +210,10 @@ class Conll2003(Task):
         n = len(splits["report"])
         label = self.name if n == full_report else f"{self.name}[{self.split_names['report']}:{n}]"
         return TaskData(splits=splits, sources={role: src for role, (_, src) in loaded.items()},  # type: ignore[arg-type]
-                        label_names=tag_names(splits["train"]), label=label)
+                        label_names=tag_names(splits["train"], self.tags_column), label=label)
 
-    def encode(self, tokenizer: Any, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        """Sub-token ids cut at ``max_length``, labels on each word's first sub-token, each token's
-        word index (-1 for special tokens), the untruncated token count and whether words were lost."""
-        words, tags = batch[self.words_column], batch[self.tags_column]
-        full = tokenizer(words, is_split_into_words=True, truncation=False)
-        cut = tokenizer(words, is_split_into_words=True, truncation=True, max_length=self.options.max_length)
-        out: dict[str, list[Any]] = {"input_ids": cut["input_ids"], "labels": [], "word_ids": [],
-                                     "n_tokens": [len(x) for x in full["input_ids"]], "truncated": []}
-        for i, row_tags in enumerate(tags):
-            wids = cut.word_ids(i)
-            out["labels"].append(align_labels(wids, row_tags))
-            out["word_ids"].append([-1 if w is None else w for w in wids])
-            out["truncated"].append(bool(set(full.word_ids(i)) - set(wids)))
-        return out
-
-    def decode(self, outputs: Any, encoded: Any, split: Any) -> list[list[str]]:
-        tags = tag_names(split)
-        words = split[self.words_column]
-        if len(outputs) != len(words):
-            raise ValueError(f"{len(outputs)} output rows for {len(words)} sentences")
-        return [words_from_tokens(logits, wids, len(ws), tags)
-                for logits, wids, ws in zip(outputs, encoded["word_ids"], words, strict=True)]
-
-    def references(self, split: Any) -> list[list[str]]:
-        tags = tag_names(split)
-        return [[tags[t] for t in row] for row in split[self.tags_column]]
-
-    def score(self, predictions: Any, split: Any) -> dict[str, float]:
-        return entity_metrics(self.references(split), predictions)
-
-    def trivial_predictions(self, data: TaskData) -> tuple[str, Any] | None:
-        """Every word tagged ``O``, in :meth:`decode`'s form (one tag per word of each report
-        sentence): no entity is predicted, so entity precision, recall and F1 are 0.0, and token
-        accuracy is the share of ``O`` words."""
-        words = data.splits["report"][self.words_column]
-        return ("every word tagged 'O' (no entity predicted: entity F1 0; token accuracy is the share "
-                "of 'O' words)"), [[OUTSIDE] * len(ws) for ws in words]
-
-    def item_stats(self, predictions: Any, split: Any) -> tuple[list[list[float]], str] | None:
-        """Per sentence (true positive, false positive, false negative) entities: summed over any
-        sample of sentences they give seqeval's micro F1 on that sample exactly."""
-        from seqeval.metrics.sequence_labeling import get_entities
-
-        rows = []
-        for ref, pred in zip(self.references(split), predictions, strict=True):
-            gold, found = set(get_entities(list(ref))), set(get_entities(list(pred)))
-            rows.append([len(gold & found), len(found - gold), len(gold - found)])
-        return rows, "f1"
+    def types(self, split: Any) -> tuple[str, ...]:
+        return ENTITY_TYPES
 
     # no item_clusters: the Hub's and the mirror's conll2003 drop the -DOCSTART- document boundaries,
     # so the sentences of one document cannot be told apart and are resampled independently

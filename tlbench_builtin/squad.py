@@ -181,55 +181,20 @@ def paragraph_label(title: str, context: str) -> str:
     return f"{title}#{hashlib.sha256(context.encode('utf-8')).hexdigest()[:10]}"
 
 
-class Squad(Task):
-    description = ("SQuAD v1.1 extractive QA; official F1 and exact match (0-100). Offline: split by "
-                   "article from the validation split (squad[dev-articles], not the official protocol)")
+class ExtractiveQA(Task):
+    """Extractive QA: ``id``, ``title``, ``context``, ``question`` and SQuAD's ``answers`` ({text,
+    answer_start} lists) per question; windows, span decoding and the official v1.1 metric. The
+    base of SQuAD and of the declared ``extractive_qa`` kind: a subclass loads the data."""
+
     Options = SquadOptions
     options: SquadOptions
     primary_metric = "f1"
     secondary_metrics: ClassVar[tuple[str, ...]] = ("exact_match",)
     metric_scale: ClassVar[float] = 100.0  # the official script's percentages
-    source_datasets: ClassVar[tuple[str, ...]] = ("squad",)
 
     @property
     def head(self) -> HeadSpec:
         return HeadSpec("span", 2)
-
-    def required_files(self, data_dir: Path) -> list[Path]:
-        train = mirror_file(data_dir, FOLDER, "train")
-        return [mirror_file(data_dir, FOLDER, "validation"), *([train] if train.is_file() else [])]
-
-    def _load(self, data_dir: Path | None, split: str) -> tuple[Any, Any]:
-        return load_split(data_dir, FOLDER, split, HUB_ID, HUB_CONFIG, required=COLUMNS)
-
-    def load(self, data_dir: Path | None) -> TaskData:
-        o = self.options
-        validation, val_src = self._load(data_dir, "validation")
-        if data_dir is None or mirror_file(data_dir, FOLDER, "train").is_file():
-            train, train_src = self._load(data_dir, "train")
-            train, select, n_select, n_titles = carve_articles(train, o.select_examples, o.split_seed)
-            splits = {"train": train, "select": select, "report": validation}
-            sources = {"train": train_src, "report": val_src, "select": replace(
-                train_src, description=f"{train_src.description}: {len(select)} questions of "
-                f"{n_select} of {n_titles} articles carved by title (seed {o.split_seed})")}
-            full = len(validation)
-            report = cap(validation, o.max_eval_examples, o.split_seed)
-            label = self.name if len(report) == full else f"{self.name}[validation:{len(report)}]"
-        else:
-            parts = split_articles(validation, o.split_seed)
-            splits = {role: rows for role, (rows, _) in parts.items()}
-            n_titles = sum(k for _, k in parts.values())
-            sources = {role: replace(val_src, description=(
-                f"{val_src.description}: {role} part, {len(rows)} questions of {k} of {n_titles} "
-                f"articles (seed {o.split_seed}); {NOT_OFFICIAL}")) for role, (rows, k) in parts.items()}
-            full = len(splits["report"])
-            report = cap(splits["report"], o.max_eval_examples, o.split_seed)
-            label = (f"{self.name}[dev-articles]" if len(report) == full
-                     else f"{self.name}[dev-articles,report:{len(report)}]")
-        splits = {"train": cap(splits["train"], o.max_train_examples, o.split_seed),
-                  "select": cap(splits["select"], o.max_eval_examples, o.split_seed),
-                  "report": report}
-        return TaskData(splits=splits, sources=sources, label=label)  # type: ignore[arg-type]
 
     def _questions(self, tokenizer: Any, questions: Sequence[str]) -> list[str]:
         """Questions without leading whitespace, cut where they would leave a window no room."""
@@ -329,6 +294,48 @@ class Squad(Task):
         :meth:`item_stats`' rows), its article's title and a short hash of its paragraph."""
         return "paragraph", [paragraph_label(title, context)
                              for title, context in zip(split["title"], split["context"], strict=True)]
+
+
+class Squad(ExtractiveQA):
+    description = ("SQuAD v1.1 extractive QA; official F1 and exact match (0-100). Offline: split by "
+                   "article from the validation split (squad[dev-articles], not the official protocol)")
+    source_datasets: ClassVar[tuple[str, ...]] = ("squad",)
+
+    def required_files(self, data_dir: Path) -> list[Path]:
+        train = mirror_file(data_dir, FOLDER, "train")
+        return [mirror_file(data_dir, FOLDER, "validation"), *([train] if train.is_file() else [])]
+
+    def _load(self, data_dir: Path | None, split: str) -> tuple[Any, Any]:
+        return load_split(data_dir, FOLDER, split, HUB_ID, HUB_CONFIG, required=COLUMNS)
+
+    def load(self, data_dir: Path | None) -> TaskData:
+        o = self.options
+        validation, val_src = self._load(data_dir, "validation")
+        if data_dir is None or mirror_file(data_dir, FOLDER, "train").is_file():
+            train, train_src = self._load(data_dir, "train")
+            train, select, n_select, n_titles = carve_articles(train, o.select_examples, o.split_seed)
+            splits = {"train": train, "select": select, "report": validation}
+            sources = {"train": train_src, "report": val_src, "select": replace(
+                train_src, description=f"{train_src.description}: {len(select)} questions of "
+                f"{n_select} of {n_titles} articles carved by title (seed {o.split_seed})")}
+            full = len(validation)
+            report = cap(validation, o.max_eval_examples, o.split_seed)
+            label = self.name if len(report) == full else f"{self.name}[validation:{len(report)}]"
+        else:
+            parts = split_articles(validation, o.split_seed)
+            splits = {role: rows for role, (rows, _) in parts.items()}
+            n_titles = sum(k for _, k in parts.values())
+            sources = {role: replace(val_src, description=(
+                f"{val_src.description}: {role} part, {len(rows)} questions of {k} of {n_titles} "
+                f"articles (seed {o.split_seed}); {NOT_OFFICIAL}")) for role, (rows, k) in parts.items()}
+            full = len(splits["report"])
+            report = cap(splits["report"], o.max_eval_examples, o.split_seed)
+            label = (f"{self.name}[dev-articles]" if len(report) == full
+                     else f"{self.name}[dev-articles,report:{len(report)}]")
+        splits = {"train": cap(splits["train"], o.max_train_examples, o.split_seed),
+                  "select": cap(splits["select"], o.max_eval_examples, o.split_seed),
+                  "report": report}
+        return TaskData(splits=splits, sources=sources, label=label)  # type: ignore[arg-type]
 
 
 @hookimpl

@@ -48,7 +48,7 @@ def test_good_suite_is_typed_and_frozen(tmp_path, with_fakes):
 def test_unknown_task_suggests(tmp_path, plugins):
     msg = problems(tmp_path, GOOD.replace("[tasks.fake_task]\nrows = 10", "[tasks.sst]"), plugins)
     assert "tasks.sst: Unknown task 'sst'. Did you mean: sst2?" in msg
-    assert "Available: cola, conll2003, imdb, mnli" in msg
+    assert "Available: classification, cola, conll2003, extractive_qa, imdb, mnli" in msg
 
 
 def test_unknown_strategy_suggests(tmp_path, with_fakes):
