@@ -48,10 +48,22 @@ class EngineStrategy(Strategy):
         return super().planned_examples(train_rows, group=group)
 
 
+def pad_details(job: Job) -> dict[str, Any]:
+    """For the record, when the tokenizer has no pad token (many decoders' tokenizers): the id the
+    batches pad with instead (``Job.pad_id``). Padded positions are masked and never pooled."""
+    from tlbench.engine.model import load_tokenizer
+
+    if load_tokenizer(job.model.path).pad_token_id is not None:
+        return {}
+    return {"pad_token": f"the tokenizer has none; padded with id {job.pad_id} under the attention mask"}
+
+
 class EncoderOptions(EngineOptions):
     """The engine's options plus how the head sits on the encoder."""
 
-    pooling: Literal["cls", "mean"] = Field("cls", description="which token states feed the head")
+    pooling: Literal["auto", "cls", "mean", "last"] = Field(
+        "auto", description="which token states feed a text-level head: auto (the last real token for "
+                            "a causal decoder, else cls), cls (first token), mean, last (last real token)")
     layers: Literal["last", "last4"] = Field(
         "last", description="the last layer's states, or the last four layers' concatenated")
     head: Literal["linear", "mlp", "crf"] = Field(
@@ -87,12 +99,28 @@ class EncoderStrategy(EngineStrategy):
 
     def _build(self, job: Job) -> Any:
         from tlbench.engine import EncoderModel, load_backbone
+        from tlbench.engine.model import check_max_length
 
         o = self.options
-        model = EncoderModel(self.prepare_backbone(load_backbone(job.model), job), job.task.head, o.pooling,
+        backbone = load_backbone(job.model)
+        check_max_length(backbone, getattr(job.task.options, "max_length", None))
+        model = EncoderModel(self.prepare_backbone(backbone, job), job.task.head, o.pooling,
                              o.dropout, head=o.head, layers=o.layers)
         self.choose_trainable(model)
         return model
+
+    @staticmethod
+    def backbone_details(model: Any) -> dict[str, Any]:
+        """What the record's details say about how the backbone was used: the pooling ``auto``
+        resolved to (text-level heads), the attention implementation, whether it is a decoder."""
+        from tlbench.engine.model import attention_implementation, is_decoder
+
+        base = getattr(model.backbone, "config", None)
+        details: dict[str, Any] = {"attention": attention_implementation(model.backbone),
+                                   "decoder": bool(is_decoder(base))}
+        if model.pooling is not None:
+            details["pooling"] = model.pooling
+        return details
 
     def _fitted(self, job: Job, model: Any) -> Any:
         from tlbench.engine import Collator, ModuleFitted, rows_of
@@ -110,6 +138,7 @@ class EncoderStrategy(EngineStrategy):
         set_seed(job.seed)  # the head's initial weights (and any adapter's) come from the seed
         model = self._build(job)
         fitted = self._fitted(job, model)
+        fitted.details = {**fitted.details, **self.backbone_details(model), **pad_details(job)}
 
         def evaluate() -> float:
             return job.score("select", fitted.predict("select"))[job.task.primary_metric]

@@ -25,8 +25,9 @@ TARGETS = ("labels", "start_positions", "end_positions")
 
 
 class LinearProbeOptions(EngineOptions):
-    pooling: Literal["cls", "mean"] = Field(
-        "mean", description="how token states become one vector (text-level tasks only)")
+    pooling: Literal["auto", "cls", "mean", "last"] = Field(
+        "auto", description="how token states become one vector (text-level tasks only): auto (the last "
+                            "real token for a causal decoder, else mean), cls, mean, last")
     layers: Literal["last", "last4"] = Field(
         "last", description="the last layer's states, or the last four layers' concatenated")
     head: Literal["linear", "mlp", "knn", "crf"] = Field(
@@ -63,7 +64,16 @@ class LinearProbe(EngineStrategy):
         from tlbench.engine.features import TOKEN_POOLING
         from tlbench.engine.heads import is_token_level
 
-        return TOKEN_POOLING if is_token_level(job.task.head) else self.options.pooling
+        if is_token_level(job.task.head):
+            return TOKEN_POOLING
+        if self.options.pooling != "auto":
+            return self.options.pooling
+        from transformers import AutoConfig
+
+        from tlbench.engine.heads import resolve_pooling
+
+        # the mean over real tokens for encoders (the pooling all-MiniLM-L6-v2 was trained with)
+        return resolve_pooling("auto", AutoConfig.from_pretrained(job.model.path), "mean")
 
     def problem(self, head: HeadSpec) -> str | None:
         from tlbench.engine.options import head_problem
@@ -74,9 +84,12 @@ class LinearProbe(EngineStrategy):
         from transformers import set_seed
 
         from tlbench.engine import Collator, train
+        from tlbench.engine.heads import is_token_level
 
         set_seed(job.seed)  # the head's initial weights come from the seed
         fitted = self._fitted(job)
+        if not is_token_level(job.task.head):
+            fitted.details = {**fitted.details, "pooling": self._pooling(job)}
         train_rows = fitted.rows("train")  # the features: extracted now, or read from the cache
         fitted.compute = self._extraction(job, fitted, ("train",))
         if self.options.head == "knn":  # nothing trains: every row is stored once
@@ -132,7 +145,7 @@ class LinearProbe(EngineStrategy):
         from tlbench.engine.features import cached_features, extraction_seconds, feature_path
         from tlbench.engine.heads import LAYERS
         from tlbench.engine.knn import KnnModel
-        from tlbench.engine.model import backbone_size
+        from tlbench.engine.model import backbone_size, check_max_length
 
         o, pooling, layers = self.options, self._pooling(job), self.options.layers
         hidden, backbone_parameters = backbone_size(job.model.path)
@@ -152,6 +165,7 @@ class LinearProbe(EngineStrategy):
                     extracted.add(role)
                     if not encoder:
                         encoder.append(load_backbone(job.model).requires_grad_(False))
+                        check_max_length(encoder[0], getattr(job.task.options, "max_length", None))
                 features[role] = cached_features(
                     job, encoder[0] if encoder else None, role, pooling, layers=layers,
                     batch_size=o.eval_batch_size, pad_id=job.pad_id, precision=o.precision)

@@ -2,8 +2,10 @@
 
 ``peft`` runs any PEFT method tlbench has checked on a bare encoder, by name (``method``) with that
 method's own config fields (``config``, passed to its PEFT config class, e.g. ``LoraConfig``);
-``lora`` is LoRA with defaults for BERT-style encoders and flat options (``r``, ``alpha``,
-``lora_dropout``, ``target_modules``).
+``lora`` is LoRA with flat options (``r``, ``alpha``, ``lora_dropout``, ``target_modules``; unset, every
+linear layer of any architecture: PEFT's ``all-linear``). Without ``target_modules`` in ``config``,
+``peft`` takes PEFT's own per-architecture defaults, or ``all-linear`` for LoRA, LoHa and LoKr on a
+model type PEFT has none for (:func:`with_default_targets`).
 
 The backbone is wrapped with ``peft.get_peft_model`` (task type ``FEATURE_EXTRACTION``, so PEFT
 adds no head of its own) *before* the engine's :class:`~tlbench.EncoderModel` puts its
@@ -178,11 +180,13 @@ class LoraOptions(EncoderOptions):
     # Every linear layer of the transformer blocks, not only query and value: at small ranks, adapting
     # all of them is what brings LoRA close to full fine-tuning (QLoRA, Dettmers et al. 2023; the LoRA
     # paper's query+value choice was made for GPT-3's parameter budget), and at r=8 it is still about
-    # 1.5% of MiniLM's weights. Names are BERT's (suffix matches): "output.dense" is both the attention
-    # output and the feed-forward output; a bare "dense" would also catch the unused pooler.
-    target_modules: tuple[str, ...] = Field(
-        ("query", "key", "value", "output.dense", "intermediate.dense"), min_length=1,
-        description="module name suffixes that get an adapter (BERT naming)")
+    # 1.5% of MiniLM's weights. Unset, PEFT's own "all-linear" rule picks them in any architecture
+    # (every nn.Linear and GPT-2 Conv1D of the bare model, which has no output layer): on BERT exactly
+    # query, key, value, both output.dense and intermediate.dense (the pooler is not loaded), the
+    # suffixes this default named before, with bit-identical adapters (tests/plugins/test_families.py).
+    target_modules: tuple[str, ...] | None = Field(
+        None, min_length=1,
+        description="module name suffixes that get an adapter (unset: every linear layer, PEFT's all-linear)")
     lr: float = Field(5e-4, gt=0, le=1.0, description="peak learning rate (AdamW)")
 
 
@@ -250,6 +254,41 @@ def wrap_backbone(backbone: Any, config: Any, max_length: int | None = None) -> 
     return _prompt_wrapper()(model) if prompt else model
 
 
+#: PEFT's shorthand for every linear (and GPT-2 Conv1D) layer but a model's output layer
+ALL_LINEAR = "all-linear"
+#: methods whose adapters may sit on any linear layer: "all-linear" serves a family PEFT has no
+#: default target modules for
+ANY_LINEAR = ("lora", "loha", "lokr")
+
+
+def peft_default_targets(method: str, model_type: str) -> list[str] | None:
+    """PEFT's own default ``target_modules`` for ``method`` on ``model_type`` (its per-architecture
+    ``TRANSFORMERS_MODELS_TO_<METHOD>_TARGET_MODULES_MAPPING``), None when it has none."""
+    from peft.utils import constants
+
+    mapping = getattr(constants, f"TRANSFORMERS_MODELS_TO_{method.upper()}_TARGET_MODULES_MAPPING", {})
+    targets = mapping.get(model_type)
+    return list(targets) if targets else None
+
+
+def with_default_targets(config: Any, model_config: Any) -> Any:
+    """``config`` with target modules for this architecture when the user gave none: PEFT's own
+    per-architecture default where it has one (PEFT applies it itself), else every linear layer
+    (``all-linear``) for methods that take any linear layer; for the others a ValueError asking for
+    ``target_modules`` and naming the model type."""
+    if getattr(config, "is_prompt_learning", False) or getattr(config, "target_modules", "") is not None:
+        return config
+    peft_type = getattr(config, "peft_type", "")
+    method = str(getattr(peft_type, "value", peft_type)).lower()
+    model_type = str(getattr(model_config, "model_type", ""))
+    if peft_default_targets(method, model_type) is not None:
+        return config
+    if method in ANY_LINEAR:
+        return dataclasses.replace(config, target_modules=ALL_LINEAR)
+    raise ValueError(f"PEFT has no default target modules of {method} for model type {model_type!r}: set "
+                     f"config.target_modules (and the method's other module lists) for this model")
+
+
 class PeftStrategy(EncoderStrategy):
     description = "a PEFT method (adapter or prompts) on the frozen encoder; the head trains"
     Options = PeftOptions
@@ -265,7 +304,8 @@ class PeftStrategy(EncoderStrategy):
         return peft_config(self.options.method, self.options.config)
 
     def prepare_backbone(self, backbone: Any, job: Job) -> Any:
-        return wrap_backbone(backbone, self.peft_config(), getattr(job.task.options, "max_length", None))
+        config = with_default_targets(self.peft_config(), backbone.config)
+        return wrap_backbone(backbone, config, getattr(job.task.options, "max_length", None))
 
     def choose_trainable(self, model: Any) -> None:
         """PEFT froze the base and unfroze its own modules; the head (outside PEFT) trains."""
@@ -281,8 +321,9 @@ class LoraStrategy(PeftStrategy):
 
     def peft_config(self) -> Any:
         o = self.options
+        targets = ALL_LINEAR if o.target_modules is None else list(o.target_modules)
         return peft_config("lora", {"r": o.r, "lora_alpha": o.alpha, "lora_dropout": o.lora_dropout,
-                                    "target_modules": list(o.target_modules)})
+                                    "target_modules": targets})
 
 
 @hookimpl

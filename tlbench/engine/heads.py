@@ -17,11 +17,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from tlbench.engine.model import hidden_size
+from tlbench.engine.model import hidden_size, is_decoder, uses_token_types
 from tlbench.engine.options import head_problem
 from tlbench.interfaces import HEAD_KINDS, HeadSpec
 
-POOLINGS = ("cls", "mean")
+POOLINGS = ("cls", "mean", "last")
+#: what a strategy's ``pooling`` option takes: a mode, or ``auto`` (:func:`resolve_pooling`)
+POOLING_OPTIONS = ("auto", *POOLINGS)
 LAYERS = {"last": 1, "last4": 4}  # option value -> how many top layers are concatenated
 HEADS = ("linear", "mlp", "crf")
 TOKEN_KINDS = ("token_classification", "span")  # one output row per token; the others: one per text
@@ -32,7 +34,9 @@ Loss = Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]
 
 
 class Pooler(nn.Module):
-    """One vector per text: the first token's state (``cls``) or the mean over real tokens."""
+    """One vector per text: the first token's state (``cls``), the mean over real tokens (``mean``)
+    or the last real token's state (``last``: a causal decoder's only token that has seen the whole
+    text). ``last`` reads the mask, so it is the same with padding on the right or on the left."""
 
     def __init__(self, mode: str):
         super().__init__()
@@ -43,8 +47,25 @@ class Pooler(nn.Module):
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         if self.mode == "cls":
             return hidden[:, 0]
+        if self.mode == "last":
+            return hidden[torch.arange(hidden.shape[0], device=hidden.device), last_real(mask)]
         m = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+
+
+def last_real(mask: torch.Tensor) -> torch.Tensor:
+    """Each row's last position whose mask is 1 (left or right padding alike)."""
+    positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+    return torch.where(mask.bool(), positions, -1).max(dim=1).values.clamp(min=0)
+
+
+def resolve_pooling(pooling: str, config: Any, encoder_default: str = "cls") -> str:
+    """The pooling ``auto`` stands for: the last real token for a causal decoder
+    (:func:`tlbench.engine.model.is_decoder`), else ``encoder_default`` (the strategy's pooling for
+    encoders: ``cls`` when fine-tuning, ``mean`` for the frozen probe). Any other value is kept."""
+    if pooling != "auto":
+        return pooling
+    return "last" if is_decoder(config) else encoder_default
 
 
 def is_token_level(spec: HeadSpec) -> bool:
@@ -123,7 +144,12 @@ class _Headed(nn.Module):
 
 
 class Representation(nn.Module):
-    """Encoder token states (last layer, or the last four concatenated), pooled for text-level kinds."""
+    """Encoder token states (last layer, or the last four concatenated), pooled for text-level kinds.
+
+    Segment ids reach the model only when it has a token type embedding of more than one row
+    (:func:`~tlbench.engine.model.uses_token_types`). A causal decoder gets position ids counted
+    over the real tokens (0 at each row's first real token), so a row's outputs do not depend on
+    padding on either side; encoders get the model's own positions, as before."""
 
     def __init__(self, backbone: nn.Module, *, token_level: bool, pooling: str = "cls",
                  layers: str = "last"):
@@ -132,18 +158,30 @@ class Representation(nn.Module):
             raise ValueError(f"layers must be one of {tuple(LAYERS)}, got {layers!r}")
         self.backbone = backbone
         self.layers = layers
-        self.pooler = None if token_level else Pooler(pooling)
+        config: Any = getattr(backbone, "config", None)
+        self.pooling = None if token_level else resolve_pooling(pooling, config)
+        self.pooler = None if self.pooling is None else Pooler(self.pooling)
         self.width = hidden_size(backbone) * LAYERS[layers]
+        self.token_types = uses_token_types(config)
+        self.decoder = is_decoder(config)
+
+    def _inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None and self.token_types:
+            kwargs["token_type_ids"] = token_type_ids
+        if self.decoder:
+            kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        return kwargs
 
     def represent(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                   token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        kwargs = self._inputs(input_ids, attention_mask, token_type_ids)
         if self.layers == "last":
-            out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+            out = self.backbone(**kwargs)
             hidden = out.last_hidden_state
         else:
-            out = self.backbone(input_ids=input_ids, attention_mask=attention_mask,
-                                output_hidden_states=True, **kwargs)
+            out = self.backbone(output_hidden_states=True, **kwargs)
             n = LAYERS[self.layers]
             if len(out.hidden_states) - 1 < n:  # hidden_states[0] is the embeddings' output
                 raise ValueError(f"layers = {self.layers!r} needs {n} transformer layers; this model "

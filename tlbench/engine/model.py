@@ -52,26 +52,90 @@ def load_tokenizer(path: str) -> Any:
 
 
 def load_backbone(model: ModelRef, config: Any = None) -> torch.nn.Module:
-    """The bare encoder (no task head), with PyTorch's SDPA attention where supported.
+    """The bare encoder (no task head), with PyTorch's SDPA attention where supported, else eager.
 
     BERT-style encoders are loaded without their own pooler (a dense layer on the first token that
     tlbench's heads never read): it would count as trainable and stored while receiving no gradient.
     With ``config``, the same architecture is built from it with fresh weights (``backbone_size``).
+    An architecture without SDPA (DeBERTa-v2 in transformers 5) falls back to ``eager`` attention;
+    every attempt builds from its own copy of ``config`` (a failed attempt may have set its
+    attention implementation).
     """
+    import copy
+
     from transformers import AutoModel
 
     def build(**kwargs: Any) -> torch.nn.Module:
         if config is not None:
-            return AutoModel.from_config(config, **kwargs)
+            return AutoModel.from_config(copy.deepcopy(config), **kwargs)
         return AutoModel.from_pretrained(model.path, **kwargs)
 
-    for kwargs in ({"attn_implementation": "sdpa", "add_pooling_layer": False},
-                   {"attn_implementation": "sdpa"}, {"add_pooling_layer": False}):
-        try:
-            return build(**kwargs)
-        except (TypeError, ValueError, ImportError):  # an architecture without that option
-            continue
-    return build()
+    errors: list[str] = []
+    for attention in ("sdpa", "eager"):
+        for extra in ({"add_pooling_layer": False}, {}):
+            try:
+                return build(attn_implementation=attention, **extra)
+            except (TypeError, ValueError, ImportError) as exc:  # an architecture without that option
+                errors.append(f"{attention}{' without pooler' if extra else ''}: {exc}")
+    try:
+        return build()
+    except (TypeError, ValueError, ImportError) as exc:
+        raise ValueError(f"could not load {model.path!r} as a bare encoder ({'; '.join(errors)}); "
+                         f"plainly: {exc}") from exc
+
+
+def attention_implementation(backbone: torch.nn.Module) -> str:
+    """The attention implementation the loaded backbone runs (``sdpa``, ``eager``, ...)."""
+    config: Any = getattr(backbone, "config", None)
+    return str(getattr(config, "_attn_implementation", None) or "unknown")
+
+
+def is_decoder(config: Any) -> bool:
+    """A causal (decoder-only) model: each token sees only the tokens before it, so the first token
+    has seen nothing but itself. Generic rule: the config says ``is_decoder``, or transformers maps
+    the model type to a causal language model and not to a masked one (BERT-style encoders have
+    both heads; GPT-2, Llama, Qwen2 only the causal one)."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    if getattr(config, "is_decoder", False):
+        return True
+    kind = getattr(config, "model_type", "")
+    return kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def uses_token_types(config: Any) -> bool:
+    """Whether segment ids are fed to the model: it has a token type embedding of more than one row
+    (BERT's 2; RoBERTa's single row would fail on a BERT tokenizer's segment 1, GPT-2 would add word
+    embeddings for them, DeBERTa-v2 and decoders have none)."""
+    return int(getattr(config, "type_vocab_size", 0) or 0) > 1
+
+
+def position_limit(backbone: torch.nn.Module) -> int | None:
+    """The longest input the model's position embeddings cover (None when the config gives no
+    limit): ``max_position_embeddings`` (GPT-2: ``n_positions``), less the positions RoBERTa-style
+    embeddings reserve below their padding index (their position embedding has ``padding_idx``)."""
+    config: Any = getattr(backbone, "config", None)
+    limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    if not isinstance(limit, int):
+        return None
+    for module in backbone.modules():
+        positions = getattr(module, "position_embeddings", None)
+        padding = getattr(positions, "padding_idx", None)
+        if isinstance(positions, torch.nn.Embedding) and padding is not None:
+            return limit - (padding + 1)
+    return limit
+
+
+def check_max_length(backbone: torch.nn.Module, max_length: int | None) -> None:
+    """ValueError naming both numbers when the task's ``max_length`` exceeds the model's positions."""
+    limit = position_limit(backbone)
+    if max_length is not None and limit is not None and max_length > limit:
+        raise ValueError(f"the task's max_length ({max_length}) is above the model's position limit "
+                         f"({limit}, from max_position_embeddings of {type(backbone).__name__}): lower "
+                         "the task's max_length")
 
 
 def hidden_size(backbone: torch.nn.Module) -> int:

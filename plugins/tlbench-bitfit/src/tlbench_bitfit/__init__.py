@@ -47,9 +47,18 @@ class BitFit(EncoderStrategy):
         """Set ``requires_grad`` on the model EncoderStrategy built: an ``EncoderModel`` whose
         ``backbone`` is the pretrained encoder and whose ``head`` is the task head."""
         model.requires_grad_(False)  # freeze everything (including anything added later) ...
+        biases = 0
         for name, parameter in model.backbone.named_parameters():
-            if name.endswith(".bias"):  # ... then unfreeze every bias of the encoder:
-                parameter.requires_grad_(True)  # attention, feed-forward, LayerNorm
+            # ... then unfreeze every bias of the encoder, by the parameter's own name in any
+            # architecture: attention, feed-forward, LayerNorm (BERT's ``dense.bias``, GPT-2's
+            # ``c_attn.bias``, DistilBERT's ``q_lin.bias``, Qwen2's ``q_proj.bias``)
+            if name.rsplit(".", 1)[-1] == "bias":
+                parameter.requires_grad_(True)
+                biases += 1
+        if not biases:  # Llama-style blocks have no biases at all: BitFit would train only the head
+            raise ValueError(f"bitfit: {type(model.backbone).__name__} has no bias parameters (its linear "
+                             "layers and norms are built without them), so BitFit would train only the "
+                             "head; use linear_probe for that, or lora")
         model.head.requires_grad_(True)  # the task head is new, so it always trains
         # The engine optimizes, counts and saves exactly the parameters with requires_grad set.
 
