@@ -68,6 +68,15 @@ class EncoderOptions(EngineOptions):
         "last", description="the last layer's states, or the last four layers' concatenated")
     head: Literal["linear", "mlp", "crf"] = Field(
         "linear", description="linear; mlp (one hidden layer); crf (token labels only)")
+
+    def identity(self) -> dict[str, Any]:
+        """Ids hash ``pooling = "auto"`` as ``cls``: before ``auto`` existed ``cls`` was the default, and
+        for the encoders that code served ``auto`` is ``cls``, so their runs keep their ids (the
+        committed results' cells, ``tests/integration/test_ids.py``)."""
+        out = super().identity()
+        if out.get("pooling") == "auto":
+            out["pooling"] = "cls"
+        return out
     dropout: float = Field(0.1, ge=0, lt=1, description="dropout before the head")
 
 

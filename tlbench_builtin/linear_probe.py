@@ -32,6 +32,15 @@ class LinearProbeOptions(EngineOptions):
         "last", description="the last layer's states, or the last four layers' concatenated")
     head: Literal["linear", "mlp", "knn", "crf"] = Field(
         "linear", description="linear; mlp (one hidden layer); knn (cosine neighbours); crf (token labels)")
+
+    def identity(self) -> dict[str, Any]:
+        """Ids hash ``pooling = "auto"`` as ``mean``: before ``auto`` existed ``mean`` was the probe's
+        default, and for the encoders that code served ``auto`` is ``mean``, so their runs keep their
+        ids (the committed results' cells, ``tests/integration/test_ids.py``)."""
+        out = super().identity()
+        if out.get("pooling") == "auto":
+            out["pooling"] = "mean"
+        return out
     k: int = Field(10, gt=0, le=1000, description="neighbours that vote (head = knn)")
     lr: float = Field(3e-3, gt=0, le=1.0)
     epochs: float = Field(30.0, gt=0, le=1000)

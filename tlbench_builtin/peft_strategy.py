@@ -172,6 +172,10 @@ class PeftOptions(EncoderOptions):
         return config
 
 
+#: the ``target_modules`` default before it became PEFT's all-linear (BERT's module names)
+BERT_SUFFIXES = ("query", "key", "value", "output.dense", "intermediate.dense")
+
+
 class LoraOptions(EncoderOptions):
     r: int = Field(8, gt=0, le=4096, description="rank of the low-rank update")
     alpha: float = Field(16.0, gt=0, description="scaling numerator: the update is scaled by alpha / r")
@@ -188,6 +192,15 @@ class LoraOptions(EncoderOptions):
         None, min_length=1,
         description="module name suffixes that get an adapter (unset: every linear layer, PEFT's all-linear)")
     lr: float = Field(5e-4, gt=0, le=1.0, description="peak learning rate (AdamW)")
+
+    def identity(self) -> dict[str, Any]:
+        """Ids hash unset ``target_modules`` as the suffixes the default named before it was unset:
+        on the BERT-style encoders that default served, PEFT's all-linear picks exactly those (with
+        bit-identical adapters), so their runs keep their ids (``tests/integration/test_ids.py``)."""
+        out = super().identity()
+        if out.get("target_modules") is None:
+            out["target_modules"] = list(BERT_SUFFIXES)
+        return out
 
 
 # -- the model ---------------------------------------------------------------------------------
