@@ -118,19 +118,10 @@ class Solution:
 
 
 def training_matrix(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    """(features, targets) of the training rows: one row per text, or per labelled token for token
-    rows (``[tokens, width]`` features; positions labelled -100 are skipped)."""
-    from tlbench.engine.heads import IGNORE
+    """(features, targets) of the training rows (``tlbench.engine.features.labelled_matrix``)."""
+    from tlbench.engine.features import labelled_matrix
 
-    feats, targets = [], []
-    for row in rows:
-        f, y = np.asarray(row["features"], dtype=np.float32), np.asarray(row["labels"])
-        if f.ndim == 2:
-            keep = y != IGNORE
-            f, y = f[keep], y[keep]
-        feats.append(f.reshape(-1, f.shape[-1]))
-        targets.append(y.reshape(-1))
-    return np.concatenate(feats), np.concatenate(targets)
+    return labelled_matrix(rows)
 
 
 def solve(spec: HeadSpec, features: np.ndarray, targets: np.ndarray, alphas: tuple[float, ...]) -> Solution:

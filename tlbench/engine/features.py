@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from tlbench.engine.batching import Collator, rows_of
-from tlbench.engine.heads import Representation
+from tlbench.engine.heads import IGNORE, Representation
 from tlbench.engine.infer import predict
 from tlbench.interfaces import Job, Role
 from tlbench.progress import NullProgress
@@ -106,3 +106,18 @@ def extraction_seconds(job: Job, role: Role, pooling: str, layers: str = "last",
     """How long computing the cached features of ``role`` took (0 when unknown)."""
     meta = feature_path(job, role, pooling, layers, precision=precision).with_suffix(".json")
     return float(json.loads(meta.read_text())["seconds"]) if meta.is_file() else 0.0
+
+
+def labelled_matrix(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """(features, targets) of cached feature rows: one row per text, or one per labelled token for
+    token rows (``[tokens, width]`` features; positions labelled ``IGNORE`` are skipped). What the
+    kNN head remembers and the ridge probe solves on."""
+    feats, targets = [], []
+    for row in rows:
+        f, y = np.asarray(row["features"], dtype=np.float32), np.asarray(row["labels"])
+        if f.ndim == 2:
+            keep = y != IGNORE
+            f, y = f[keep], y[keep]
+        feats.append(f.reshape(-1, f.shape[-1]))
+        targets.append(y.reshape(-1))
+    return np.concatenate(feats), np.concatenate(targets)

@@ -14,11 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from tlbench.engine.heads import IGNORE
+from tlbench.engine.features import labelled_matrix
 from tlbench.engine.options import head_problem
 from tlbench.interfaces import HeadSpec
 
@@ -39,16 +38,9 @@ class KnnModel(nn.Module):
 
     def remember(self, rows: Sequence[dict[str, Any]]) -> None:
         """Keep the training rows' normalised features and targets (labelled tokens only)."""
-        feats, targets = [], []
-        for row in rows:
-            f, y = np.asarray(row["features"], dtype=np.float32), np.asarray(row["labels"])
-            if f.ndim == 2:
-                keep = y != IGNORE
-                f, y = f[keep], y[keep]
-            feats.append(f.reshape(-1, f.shape[-1]))
-            targets.append(y.reshape(-1))
-        self.memory = nn.functional.normalize(torch.as_tensor(np.concatenate(feats)), dim=-1)
-        self.targets = torch.as_tensor(np.concatenate(targets))
+        feats, targets = labelled_matrix(list(rows))
+        self.memory = nn.functional.normalize(torch.as_tensor(feats), dim=-1)
+        self.targets = torch.as_tensor(targets)
 
     def forward(self, features: torch.Tensor, **_: object) -> torch.Tensor:
         if not len(self.memory):
