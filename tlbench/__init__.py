@@ -34,6 +34,7 @@ from tlbench.grid import Cell, Run, build_grid, build_runs
 from tlbench.hookspecs import Register, hookimpl, hookspec
 from tlbench.interfaces import (
     HEAD_KINDS,
+    NEUTRAL_DEFAULT,
     ROLES,
     DataSource,
     Fitted,
@@ -108,7 +109,8 @@ __all__ = [
     "Cell", "Component", "Entry", "Plugins", "Register", "Registry", "Run", "Suite", "build_grid",
     "build_runs", "get_plugins", "hookimpl", "hookspec", "load_suite",
     # the plugin contract
-    "HEAD_KINDS", "ROLES", "DataSource", "Fitted", "HeadKind", "HeadSpec", "Job", "ModelRef", "Options",
+    "HEAD_KINDS", "NEUTRAL_DEFAULT", "ROLES", "DataSource", "Fitted", "HeadKind", "HeadSpec", "Job",
+    "ModelRef", "Options",
     "Progress", "Role", "Strategy", "StrategyOptions", "Task", "TaskData", "TaskOptions",
     # reusable bases, options and search spaces
     "Choice", "EncoderOptions", "EncoderStrategy", "EngineOptions", "EngineStrategy", "Float", "Int",

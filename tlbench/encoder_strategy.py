@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from tlbench.engine.options import EngineOptions, head_problem
-from tlbench.interfaces import Fitted, HeadSpec, Job, Strategy, StrategyOptions
+from tlbench.interfaces import NEUTRAL_DEFAULT, Fitted, HeadSpec, Job, Strategy, StrategyOptions
 from tlbench.space import Float
 
 
@@ -68,6 +68,12 @@ class EncoderOptions(EngineOptions):
         "last", description="the last layer's states, or the last four layers' concatenated")
     head: Literal["linear", "mlp", "crf"] = Field(
         "linear", description="linear; mlp (one hidden layer); crf (token labels only)")
+    dropout: float = Field(0.1, ge=0, lt=1, description="dropout before the head")
+    layer_decay: float | None = Field(
+        None, gt=0, le=1.0, json_schema_extra=NEUTRAL_DEFAULT,
+        description="layer-wise learning-rate decay: each parameter's lr is lr x layer_decay ** (its "
+                    "distance from the top: head 0, top layer 1, ..., embeddings layers + 1); unset: off "
+                    "(ELECTRA used 0.8, Clark et al. 2020)")
 
     def identity(self) -> dict[str, Any]:
         """Ids hash ``pooling = "auto"`` as ``cls``: before ``auto`` existed ``cls`` was the default, and
@@ -77,7 +83,6 @@ class EncoderOptions(EngineOptions):
         if out.get("pooling") == "auto":
             out["pooling"] = "cls"
         return out
-    dropout: float = Field(0.1, ge=0, lt=1, description="dropout before the head")
 
 
 class EncoderStrategy(EngineStrategy):
@@ -105,6 +110,12 @@ class EncoderStrategy(EngineStrategy):
         :meth:`prepare_backbone` returned, ``model.head`` the task head). Here everything trains.
         The engine optimizes, counts and saves exactly the parameters with ``requires_grad`` set."""
         model.requires_grad_(True)
+
+    def make_optimizer(self, device: str) -> Any:
+        """A factory for this strategy's own optimizer (called with the model on ``device``), or None
+        for the engine's AdamW (``tlbench.engine.training.adamw``: weight-decay groups, and
+        ``layer_decay`` when set). LoRA+ overrides it."""
+        return None
 
     def _build(self, job: Job) -> Any:
         from tlbench.engine import EncoderModel, load_backbone
@@ -156,7 +167,8 @@ class EncoderStrategy(EngineStrategy):
         fitted.curve = train(
             model, rows_of(job.encoded("train")), Collator(job.pad_id), model.loss, self.options,
             seed=job.seed, device=job.device, evaluate=evaluate, report=job.report, progress=job.progress,
-            description=f"{self.name} {job.task.name} seed {job.seed}", count=fitted.compute)
+            description=f"{self.name} {job.task.name} seed {job.seed}", count=fitted.compute,
+            make_optimizer=self.make_optimizer(job.device))
         return fitted
 
     def load(self, job: Job, directory: Path) -> Fitted:

@@ -21,42 +21,6 @@ class PartialFreezeOptions(EncoderOptions):
         3, ge=0, le=128, description="transformer layers frozen from the bottom (embeddings always)")
 
 
-def transformer_layers(backbone: Any) -> Any:
-    """The encoder's stack of transformer layers: the longest ``ModuleList`` of same-type blocks
-    (``encoder.layer`` in BERT, ELECTRA, DeBERTa-v2; ``transformer.layer`` in DistilBERT; ``h`` in
-    GPT-2; ``layers`` in Llama, Qwen2, ModernBERT)."""
-    from torch import nn
-
-    stacks = [m for m in backbone.modules() if isinstance(m, nn.ModuleList) and len(m)
-              and len({type(x) for x in m}) == 1]
-    if not stacks:
-        raise ValueError(f"{type(backbone).__name__} has no list of transformer layers to freeze")
-    return max(stacks, key=len)
-
-
-def layers_run(backbone: Any) -> int | None:
-    """How many transformer layers the model runs: its config's ``num_hidden_layers`` (GPT-2's
-    ``n_layer``, DistilBERT's ``n_layers``)."""
-    config = getattr(backbone, "config", None)
-    for key in ("num_hidden_layers", "n_layer", "n_layers"):
-        value = getattr(config, key, None)
-        if isinstance(value, int):
-            return value
-    return None
-
-
-def shared_layers_problem(backbone: Any, layers: Any) -> str | None:
-    """Why the bottom layers cannot be frozen apart from the top ones: the model runs more layers
-    than it holds (ALBERT runs one shared layer ``num_hidden_layers`` times), so freezing a layer
-    freezes it everywhere it runs."""
-    run = layers_run(backbone)
-    if run is not None and run > len(layers):
-        return (f"{type(backbone).__name__} runs {run} transformer layers with {len(layers)} set(s) of "
-                f"weights shared between them (ALBERT-style cross-layer sharing): freezing the bottom "
-                "layers would freeze the top ones too. Use full_finetune, lora or linear_probe")
-    return None
-
-
 class PartialFreeze(EncoderStrategy):
     description = "embeddings and the bottom k encoder layers frozen; the rest and the head train"
     Options = PartialFreezeOptions
@@ -68,6 +32,8 @@ class PartialFreeze(EncoderStrategy):
         layer's (BERT's ``embeddings``, GPT-2's ``wpe``, ALBERT/ELECTRA's embedding projection) and
         the bottom ``frozen_layers`` layers; the rest (top layers, final norms, shared relative
         position tables such as DeBERTa-v2's) and the head train."""
+        from tlbench.engine.layers import shared_layers_problem, transformer_layers
+
         model.requires_grad_(True)
         backbone = model.backbone
         layers = transformer_layers(backbone)
@@ -76,7 +42,8 @@ class PartialFreeze(EncoderStrategy):
             raise ValueError(f"frozen_layers = {k}, but the model has only {len(layers)} layers")
         problem = shared_layers_problem(backbone, layers)
         if problem and k > 0:
-            raise ValueError(f"partial_freeze cannot freeze {k} layer(s): {problem}")
+            raise ValueError(f"partial_freeze cannot freeze {k} layer(s): {problem}: freezing the bottom "
+                             "layers would freeze the top ones too. Use full_finetune, lora or linear_probe")
         backbone.get_input_embeddings().requires_grad_(False)
         embeddings = getattr(backbone, "embeddings", None)  # BERT-style: positions, types, norm too
         if embeddings is not None:

@@ -50,6 +50,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from tlbench import (
+    NEUTRAL_DEFAULT,
     Choice,
     EncoderOptions,
     EncoderStrategy,
@@ -192,6 +193,19 @@ class LoraOptions(EncoderOptions):
         None, min_length=1,
         description="module name suffixes that get an adapter (unset: every linear layer, PEFT's all-linear)")
     lr: float = Field(5e-4, gt=0, le=1.0, description="peak learning rate (AdamW)")
+    # LoRA+ (Hayou et al. 2024): B's learning rate is loraplus_lr_ratio x A's; the paper's
+    # recommended ratio is 2^4 = 16. PEFT's create_loraplus_optimizer builds the groups.
+    loraplus_lr_ratio: float | None = Field(
+        None, ge=1.0, le=1024, json_schema_extra=NEUTRAL_DEFAULT,
+        description="LoRA+: the adapters' B matrices (and, as in PEFT's helper, every 1-D parameter) "
+                    "train at lr x this ratio; unset: plain LoRA (the LoRA+ paper recommends 16)")
+
+    @model_validator(mode="after")
+    def _one_lr_rule(self) -> LoraOptions:
+        if self.loraplus_lr_ratio is not None and self.layer_decay is not None:
+            raise ValueError("loraplus_lr_ratio and layer_decay both set learning rates per parameter group; "
+                             "set one of them")
+        return self
 
     def identity(self) -> dict[str, Any]:
         """Ids hash unset ``target_modules`` as the suffixes the default named before it was unset:
@@ -331,6 +345,23 @@ class LoraStrategy(PeftStrategy):
     Options = LoraOptions
     search_space = {"lr": Float(1e-4, 3e-3, log=True), "r": Choice(4, 8, 16),
                     "lora_dropout": Float(0.0, 0.2), "warmup_ratio": Float(0.0, 0.2)}
+
+    def make_optimizer(self, device: str) -> Any:
+        """LoRA+ through PEFT's ``create_loraplus_optimizer`` (the engine's fused AdamW, its groups)
+        when ``loraplus_lr_ratio`` is set; else the engine's optimizer."""
+        o = self.options
+        if o.loraplus_lr_ratio is None:
+            return None
+
+        def build(module: Any) -> Any:
+            import torch
+            from peft.optimizers import create_loraplus_optimizer
+
+            fused = device.split(":")[0] in ("cuda", "cpu")
+            return create_loraplus_optimizer(module, torch.optim.AdamW, lr=o.lr,
+                                             loraplus_lr_ratio=o.loraplus_lr_ratio,
+                                             loraplus_weight_decay=o.weight_decay, fused=fused or None)
+        return build
 
     def peft_config(self) -> Any:
         o = self.options

@@ -1,6 +1,7 @@
 """The training loop every engine-based strategy shares.
 
-AdamW (fused, on CUDA and CPU) with decoupled weight decay off for biases and norms, linear
+AdamW (fused, on CUDA and CPU) with decoupled weight decay off for biases and norms (and, as an
+option, layer-wise learning-rate decay), linear
 warm-up and decay (transformers' scheduler), gradient clipping, bf16 autocast on capable GPUs, length-grouped
 batches, and evaluations on the selection split reported as intermediate values (for pruning).
 """
@@ -22,23 +23,52 @@ from tlbench.engine.options import EngineOptions
 from tlbench.progress import NullProgress
 
 
-def _param_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    decay: list[nn.Parameter] = []
-    no_decay: list[nn.Parameter] = []
+def param_groups(module: nn.Module, options: EngineOptions) -> list[dict[str, Any]]:
+    """AdamW's parameter groups: decoupled weight decay off for biases and norms; with
+    ``layer_decay`` (an option of :class:`tlbench.EncoderOptions`), one group per (depth, decay or
+    not) whose learning rate is ``lr x layer_decay ** depth``
+    (:func:`tlbench.engine.layers.layer_depths`: the head 0, the top layer 1, the embeddings ``L + 1``)."""
+    layer_decay = getattr(options, "layer_decay", None)  # EncoderOptions' (the engine strategies')
+    scales: dict[int, float] = {}
+    if layer_decay is not None:
+        from tlbench.engine.layers import decayed_lr_scales
+
+        scales = decayed_lr_scales(module, layer_decay)
+    groups: dict[tuple[float, bool], list[nn.Parameter]] = {}
     for name, p in module.named_parameters():
         if not p.requires_grad:
             continue
-        (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
+        decays = not (p.ndim < 2 or "norm" in name.lower())
+        groups.setdefault((scales.get(id(p), 1.0), decays), []).append(p)
+    if layer_decay is None:  # the two groups, in the order they always had
+        return [{"params": groups.get((1.0, True), []), "weight_decay": options.weight_decay},
+                {"params": groups.get((1.0, False), []), "weight_decay": 0.0}]
+    return [{"params": params, "weight_decay": options.weight_decay if decays else 0.0,
+             "lr": options.lr * scale}
+            for (scale, decays), params in sorted(groups.items(), key=lambda kv: (-kv[0][0], not kv[0][1]))]
 
+
+def adamw(module: nn.Module, options: EngineOptions, device: str,
+          groups: list[dict[str, Any]] | None = None) -> torch.optim.Optimizer:
+    """The engine's optimizer: AdamW over :func:`param_groups` (or ``groups``), fused where torch
+    has the fused kernel."""
+    # the fused implementation runs on CUDA and (since torch 2.4) on CPU, where it is ~7x faster per
+    # step than the default for-each one (137 vs 19 ms for MiniLM, benchmarks/engine_vs_trainer.py)
+    fused = device.split(":")[0] in ("cuda", "cpu")
+    return torch.optim.AdamW(groups if groups is not None else param_groups(module, options), lr=options.lr,
+                             fused=fused or None)
+
+
+#: builds the optimizer for a module already on its device (a strategy's own, e.g. LoRA+'s groups)
+OptimizerFactory = Callable[[nn.Module], torch.optim.Optimizer]
 
 
 def train(module: nn.Module, rows: list[dict[str, Any]], collate: Callable[..., dict[str, torch.Tensor]],
           loss_fn: Loss, options: EngineOptions, *, seed: int, device: str,
           evaluate: Callable[[], float] | None = None, report: Callable[[int, float], None] | None = None,
           progress: Any = None, description: str = "training",
-          count: Compute | None = None) -> list[tuple[int, float]]:
+          count: Compute | None = None, make_optimizer: OptimizerFactory | None = None,
+          ) -> list[tuple[int, float]]:
     """Train ``module`` in place; return the (step, selection score) pairs evaluated on the way.
     ``count`` (a :class:`Compute`) is filled with the steps, epochs, examples and tokens trained on.
 
@@ -66,7 +96,8 @@ def train(module: nn.Module, rows: list[dict[str, Any]], collate: Callable[..., 
 
     return run_steps(module, batches(), step_loss, options, total=total, steps_per_epoch=steps_per_epoch,
                      micro_batches_per_epoch=len(loader), device=device, evaluate=evaluate, report=report,
-                     progress=progress, description=description, count=count)
+                     progress=progress, description=description, count=count,
+                     make_optimizer=make_optimizer)
 
 
 def run_steps(module: nn.Module, batches: Iterator[Any], step_loss: Callable[[Any], torch.Tensor],
@@ -74,7 +105,8 @@ def run_steps(module: nn.Module, batches: Iterator[Any], step_loss: Callable[[An
               micro_batches_per_epoch: float | None = None,
               evaluate: Callable[[], float] | None = None, report: Callable[[int, float], None] | None = None,
               progress: Any = None, description: str = "training",
-              count: Compute | None = None) -> list[tuple[int, float]]:
+              count: Compute | None = None, make_optimizer: OptimizerFactory | None = None,
+              ) -> list[tuple[int, float]]:
     """The optimization loop: ``total`` optimizer steps over micro-batches drawn from ``batches``,
     each turned into a loss by ``step_loss`` (under autocast). Strategies with their own batch
     streams (multitask: a task per batch) reuse it; :func:`train` is the single-task case.
@@ -84,7 +116,9 @@ def run_steps(module: nn.Module, batches: Iterator[Any], step_loss: Callable[[An
     in eval mode and draws no random numbers, so it never changes the training itself.
     ``count``: filled with what the loop consumed (:class:`Compute`); its epochs are the micro-batches
     drawn over ``micro_batches_per_epoch`` (one pass over the training rows; :func:`train` gives its
-    loader's length), by default ``steps_per_epoch x grad_accum_steps``."""
+    loader's length), by default ``steps_per_epoch x grad_accum_steps``. ``make_optimizer``: the
+    strategy's own optimizer for the module (default :func:`adamw`); the schedule scales every
+    group's own learning rate."""
     progress = progress or NullProgress()
     module.to(device).train()
     accum = options.grad_accum_steps
@@ -92,11 +126,7 @@ def run_steps(module: nn.Module, batches: Iterator[Any], step_loss: Callable[[An
         per_epoch = micro_batches_per_epoch or steps_per_epoch * accum
         batches = count.watch(batches, accum=accum, micro_batches_per_epoch=per_epoch)
     trainable = [p for p in module.parameters() if p.requires_grad]
-    # the fused implementation runs on CUDA and (since torch 2.4) on CPU, where it is ~7x faster per
-    # step than the default for-each one (137 vs 19 ms for MiniLM, benchmarks/engine_vs_trainer.py)
-    fused = device.split(":")[0] in ("cuda", "cpu")
-    optimizer = torch.optim.AdamW(_param_groups(module, options.weight_decay), lr=options.lr,
-                                  fused=fused or None)
+    optimizer = make_optimizer(module) if make_optimizer else adamw(module, options, device)
     from transformers import get_linear_schedule_with_warmup
 
     scheduler = get_linear_schedule_with_warmup(optimizer, int(options.warmup_ratio * total), total)
