@@ -26,6 +26,10 @@ weights, save -> reload -> same predictions; padding does not change a row's out
 
 - ``lora``, ``loha``, ``lokr``, ``ia3``: adapters on the encoder's linear layers (PEFT's BERT defaults
   when ``target_modules`` is not given: query and value; IA3: key, value and both ``output.dense``).
+- ``vera``, ``oft``: VeRA's scaling vectors over shared frozen random projections, OFT's orthogonal
+  rotations (PEFT's BERT defaults: query and value; ``tests/plugins/test_peft_presets.py``, which also
+  checks the named presets ``vera``, ``oft``, ``dora``, ``rslora`` and ``pissa`` of ``peft_presets.py``).
+  OFT on query and value trains and reloads but did not learn the toy classification task there.
 - ``prompt_tuning``, ``p_tuning``: virtual token embeddings (P-tuning: produced by an MLP or LSTM).
 - ``prefix_tuning``: per-layer key/value prefixes. BERT in transformers 5 takes ``past_key_values``
   (a ``DynamicCache``) in its self-attention even as an encoder, with a bidirectional mask over
@@ -35,9 +39,9 @@ Refused, with the reason in :data:`REFUSED`: ``adalora`` (its rank re-allocation
 every optimizer step that the shared engine does not make), methods that need ``task_ids``
 (``multitask_prompt_tuning``, ``poly``) and methods built for decoders (``xlora``, ``adaption_prompt``,
 ``cpt``, ``cartridge``). Every other PEFT method is refused as not checked here: adding one is a line
-in :data:`TESTED` and a contract test (vera, oft, fourierft, hra and ln_tuning trained and reloaded
-exactly in a first try; vera's frozen random projections are buffers PEFT regenerates from a seed,
-so they are neither counted nor stored).
+in :data:`TESTED` and a contract test (fourierft, hra and ln_tuning trained and reloaded exactly in a
+first try). vera's frozen random projections are buffers PEFT regenerates from a seed, so they are
+neither counted nor stored.
 """
 
 from __future__ import annotations
@@ -66,8 +70,10 @@ from tlbench import (
 #: steps about 10x full fine-tuning's 5e-5 (the LoRA paper's RoBERTa-base GLUE runs used 4e-4 to
 #: 5e-4). IA3 only rescales activations (T-Few used 3e-3). Virtual tokens and prefixes move even
 #: less per step and are trained at 1e-2-ish rates (P-tuning v2 used 5e-3 to 1e-2 on BERT-size models).
+#: VeRA trains only scaling vectors, as IA3 does: IA3's rate; OFT starts at the identity rotation, as
+#: LoRA at B = 0: LoRA's rate (neither from its own paper's encoder runs; none tuned here).
 TESTED: dict[str, float] = {
-    "lora": 5e-4, "loha": 5e-4, "lokr": 5e-4, "ia3": 3e-3,
+    "lora": 5e-4, "loha": 5e-4, "lokr": 5e-4, "ia3": 3e-3, "vera": 3e-3, "oft": 5e-4,
     "prompt_tuning": 1e-2, "p_tuning": 1e-2, "prefix_tuning": 1e-2,
 }
 #: PEFT methods with a known reason not to run here (any other untested method is refused too)

@@ -55,8 +55,8 @@ def status_of(p: Plugins, name: str) -> tuple[str, str]:
     return s.status, s.error
 
 
-BUILTIN_STRATEGIES = {"full_finetune", "linear_probe", "ridge_probe", "lp_ft", "partial_freeze", "peft",
-                      "lora", "multitask"}
+BUILTIN_STRATEGIES = {"full_finetune", "linear_probe", "ridge_probe", "lp_ft", "tapt", "partial_freeze",
+                      "peft", "lora", "dora", "rslora", "pissa", "vera", "oft", "multitask"}
 
 
 # -- built-ins: a tuple in code, registered like a plugin -----------------------------------------
