@@ -48,6 +48,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "tlbench_builtin.partial_freeze",
     "tlbench_builtin.linear_probe",
     "tlbench_builtin.ridge_probe", "tlbench_builtin.lp_ft", "tlbench_builtin.tapt",
+    "tlbench_builtin.setfit_strategy",
     "tlbench_builtin.peft_strategy", "tlbench_builtin.peft_presets",
     "tlbench_builtin.multitask",
     "tlbench_builtin.samplers",

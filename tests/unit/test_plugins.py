@@ -56,7 +56,7 @@ def status_of(p: Plugins, name: str) -> tuple[str, str]:
 
 
 BUILTIN_STRATEGIES = {"full_finetune", "linear_probe", "ridge_probe", "lp_ft", "tapt", "partial_freeze",
-                      "peft", "lora", "dora", "rslora", "pissa", "vera", "oft", "multitask"}
+                      "peft", "lora", "dora", "rslora", "pissa", "vera", "oft", "multitask", "setfit"}
 
 
 # -- built-ins: a tuple in code, registered like a plugin -----------------------------------------
