@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,18 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Feature and token caches of a test session never touch the user's ~/.cache/tlbench."""
     if "TLBENCH_CACHE_DIR" not in os.environ:
         os.environ["TLBENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("tlbench-cache"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_hub_lookups() -> Iterator[None]:
+    """Tests never ask the Hugging Face Hub: a model id found nowhere locally (a placeholder such as
+    ``m``) passes as one the Hub may have, in module- and class-scoped fixtures too.
+    tests/unit/test_model_checks.py restores the lookup where it tests it."""
+    import tlbench.model_checks
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tlbench.model_checks, "hub_problem", lambda model_id: None)
+        yield
 
 
 @pytest.fixture

@@ -114,6 +114,8 @@ class FakeTaskOptions(TaskOptions):
 class FakeTask(Task):
     Options = FakeTaskOptions
     primary_metric = "accuracy"
+    #: per-class sizes and training subsets (``tlbench.data.draw_train``), for the low-resource tests
+    training_draws = frozenset({"per_class", "subset"})
 
     @property
     def head(self) -> HeadSpec:
@@ -129,6 +131,11 @@ class FakeTask(Task):
             raise ValueError("the fake data file is corrupt")
         splits = {r: Dataset.from_dict({"label": [int(i % 3 == 0) for i in range(self.options.rows)]})
                   for r in ("train", "select", "report")}
+        o = self.options
+        if o.train_per_class is not None or o.train_subset:  # (a plain cap is ignored, as it always was)
+            from tlbench.data import draw_train
+
+            splits["train"] = draw_train(splits["train"], o, "label", ("no", "yes"), where=self.name)
         return TaskData(splits=splits, sources={r: DataSource("memory://fake") for r in splits})  # type: ignore[arg-type]
 
     def encode(self, tokenizer: Any, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:

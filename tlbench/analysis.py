@@ -19,8 +19,8 @@ import numpy as np
 
 from tlbench import ranks, stats
 from tlbench.bootstrap import TaskBootstrap, p_outperform
-from tlbench.record import RunRecord, last_line
-from tlbench.records import by_variant, latest, reported
+from tlbench.record import PerClass, RunRecord, last_line
+from tlbench.records import by_variant, latest, model_axis, reported
 
 
 def ordered(values: Any) -> list[Any]:
@@ -32,13 +32,21 @@ def _mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def _items(records: list[RunRecord]) -> tuple[dict[int, np.ndarray], str] | None:
-    """seed -> item statistics ``[items, k]`` of records that kept valid ones, and the reducer."""
+def replicate(r: RunRecord) -> tuple[int, int]:
+    """A reported run's replicate: (training subset, seed). Runs of different training subsets with
+    the same seed are different replicates (different training rows), never merged; records made
+    before subsets existed drew subset 0's rows."""
+    return (r.train_subset or 0, r.seed)
+
+
+def _items(records: list[RunRecord]) -> tuple[dict[tuple[int, int], np.ndarray], str] | None:
+    """(subset, seed) -> item statistics ``[items, k]`` of records that kept valid ones, and the
+    reducer. The two-level bootstrap resamples these replicates as its seed level."""
     out, how = {}, None
     for r in records:
         if r.items is None or r.items.stats is None:
             return None
-        out[r.seed] = np.asarray(r.items.stats, dtype=float)
+        out[replicate(r)] = np.asarray(r.items.stats, dtype=float)
         how = r.items.reduce
     return (out, how) if out and how else None
 
@@ -80,7 +88,9 @@ def analyse(records: list[RunRecord], *, baseline: str, n_resamples: int = 10_00
     """Every number of a leaderboard from ``records`` (compared with the strategy labelled
     ``baseline``); a plain dict, written as leaderboard.json. ``margin``: an equivalence margin in
     the primary metric's units, for every task or per task label (the suite's
-    ``equivalence_margin``); ``seed`` seeds every resampling."""
+    ``equivalence_margin``); ``seed`` seeds every resampling. With several models, each
+    (strategy, model) is a row of its own (:func:`tlbench.records.model_axis`)."""
+    records, baseline, models = model_axis(records, baseline)
     runs = latest(records)
     curves = _curves([r for r in runs if r.ok])
     runs = _largest_size(runs)  # with a train_sizes axis, the tables show each task's largest size
@@ -89,10 +99,15 @@ def analyse(records: list[RunRecord], *, baseline: str, n_resamples: int = 10_00
     tasks = ordered(r.task for r in runs)
     variants = by_variant(ok)
     chosen = reported(ok)
-    result: dict[str, Any] = {"baseline": baseline, "n_resamples": n_resamples, "tasks": {},
+    result: dict[str, Any] = {"baseline": baseline, "models": models, "n_resamples": n_resamples,
+                              "tasks": {},
                               "strategies": strategies, "failed": [], "missing": [], "curves": curves,
                               "statistics": {"method": METHOD, "n_resamples": n_resamples, "rng_seed": seed,
-                                             "alpha": ALPHA}}
+                                             "alpha": ALPHA,
+                                             # what the seed level resamples: with a subsets axis,
+                                             # every (training subset, seed) run is a replicate
+                                             "replicates": "training subsets × seeds" if any(
+                                                 r.train_subset for r in runs) else "seeds"}}
     means: dict[str, dict[str, float]] = {s: {} for s in strategies}
     draws: dict[str, dict[str, np.ndarray]] = {}
     from tlbench.contamination import contamination
@@ -117,8 +132,10 @@ def analyse(records: list[RunRecord], *, baseline: str, n_resamples: int = 10_00
             "secondary_metrics": [m for m in secondary_columns(task_runs) if m != primary],
             "contamination": (notes[t].sentence if t in notes else None),
             "trivial": _trivial(task_runs, primary),
+            # the training rows of the runs shown: "8/class × 5 subsets" (None: no size or subset axis)
+            "training_draw": training_draw(task_runs),
             "strategies": {}, "comparisons": {}, "win_probability": {}}
-        item_data: dict[str, tuple[dict[int, np.ndarray], str]] = {}
+        item_data: dict[str, tuple[dict[tuple[int, int], np.ndarray], str]] = {}
         for s in strategies:
             variant, rs = chosen.get((s, t), ("default", []))
             if not rs:
@@ -130,7 +147,9 @@ def analyse(records: list[RunRecord], *, baseline: str, n_resamples: int = 10_00
             default = variants.get((s, t, "default"), [])
             tuning = next((r.tuning for r in rs if r.tuning), None)
             entry["strategies"][s] = {
-                "variant": variant, "seeds": [r.seed for r in rs], **summary.as_dict(),
+                "variant": variant, "seeds": [r.seed for r in rs],
+                # each value's training subset (0 for every run without a subsets axis)
+                "subsets": [r.train_subset or 0 for r in rs], **summary.as_dict(),
                 "secondary": {k: _mean([r.score(metric=k) for r in rs if r.metrics and k in r.metrics.report])
                               for k in entry["secondary_metrics"]},
                 "default_mean": _mean([r.score() for r in default]),
@@ -159,6 +178,8 @@ def analyse(records: list[RunRecord], *, baseline: str, n_resamples: int = 10_00
         if baseline in curve["strategies"]:
             curve["crossovers"] = {s: crossover(curve, baseline, s)
                                    for s in curve["strategies"] if s != baseline}
+            curve["differences"] = {s: curve_differences(curve, baseline, s)
+                                    for s in curve["strategies"] if s != baseline}
     result["statistics"]["family"] = _holm_family(result["tasks"])
     result["transfer"] = _transfer(ok, result["tasks"], baseline)
     beaten = [t for t in tasks if t in result["tasks"] and result["tasks"][t]["above_trivial"] is not False]
@@ -177,7 +198,8 @@ def _unreported(result: dict[str, Any], runs: list[RunRecord], strategy: str, ta
         {"strategy": strategy, "task": task, "errors": sorted({last_line(r.error) for r in failed})})
 
 
-def _resampler(task: str, runs: list[RunRecord], item_data: dict[str, tuple[dict[int, np.ndarray], str]],
+def _resampler(task: str, runs: list[RunRecord],
+              item_data: dict[str, tuple[dict[tuple[int, int], np.ndarray], str]],
                n_resamples: int, seed: int) -> TaskBootstrap | None:
     """The task's shared resamples, by the clusters its records declare (None: nothing is paired)."""
     sizes = {d[next(iter(d))].shape[0] for d, _ in item_data.values()}
@@ -191,7 +213,8 @@ def _resampler(task: str, runs: list[RunRecord], item_data: dict[str, tuple[dict
                          task=task)
 
 
-def _compare(entry: dict[str, Any], item_data: dict[str, tuple[dict[int, np.ndarray], str]], baseline: str,
+def _compare(entry: dict[str, Any], item_data: dict[str, tuple[dict[tuple[int, int], np.ndarray], str]],
+             baseline: str,
              boot: TaskBootstrap | None, margin: float | None) -> dict[str, np.ndarray]:
     """Every strategy against the baseline (p-values not yet adjusted: :func:`_holm_family`), and
     P(row outperforms column). Returns each strategy's two-level resampled means (for ranks)."""
@@ -314,32 +337,62 @@ def _transfer(ok: list[RunRecord], tasks: dict[str, Any], baseline: str) -> dict
     return out
 
 
-def _size_key(size: Any) -> float:
-    return float("inf") if size == "full" else float(size)
+def _size_key(size: Any, record: RunRecord | None = None) -> float:
+    """A training size's place on the size axis: its rows; ``"full"`` last; a per-class size its
+    rows per class times the record's classes (the rows it drew), per class alone without them."""
+    if size == "full":
+        return float("inf")
+    if isinstance(size, PerClass):
+        classes = len(record.data.label_names) if record is not None and record.data else 0
+        return float(size.per_class * max(classes, 1))
+    return float(size)
+
+
+def size_label(size: Any) -> str:
+    """How the leaderboard names a training size: ``1,000``, ``full``, ``8/class``."""
+    if isinstance(size, PerClass):
+        return str(size)
+    return size if isinstance(size, str) else f"{size:,}"
 
 
 def _largest_size(runs: list[RunRecord]) -> list[RunRecord]:
     largest: dict[str, float] = {}
     for r in runs:
         if r.train_size is not None:
-            largest[r.task] = max(largest.get(r.task, -1.0), _size_key(r.train_size))
-    return [r for r in runs if r.train_size is None or _size_key(r.train_size) == largest[r.task]]
+            largest[r.task] = max(largest.get(r.task, -1.0), _size_key(r.train_size, r))
+    return [r for r in runs if r.train_size is None or _size_key(r.train_size, r) == largest[r.task]]
+
+
+def training_draw(runs: list[RunRecord]) -> str | None:
+    """How a cell's training rows were drawn, when the suite has a size axis or subsets:
+    ``8/class × 5 subsets``, ``1,000 rows × 3 subsets``, ``full``; None without either axis."""
+    sizes = ordered(r.train_size for r in runs if r.train_size is not None)
+    subsets = len({r.train_subset or 0 for r in runs})
+    if not sizes and subsets < 2:
+        return None
+    size = " / ".join(size_label(s) + (" rows" if isinstance(s, int) else "") for s in sizes) or "rows"
+    return f"{size} × {subsets} subset{'s' * (subsets != 1)}" if subsets > 1 else size
 
 
 def _curves(ok: list[RunRecord]) -> dict[str, Any]:
-    """task -> strategy -> one point per training size: the rows actually used (the mean over
-    seeds of the train split's size) and the reported score's mean and intervals."""
+    """task -> strategy -> one point per training size: the rows actually used (the mean over the
+    replicates of the train split's size) and the reported score's mean and t-interval over the
+    replicates (training subsets × seeds: ``n``), with how many subsets and seeds they are."""
     sized: dict[Any, list[RunRecord]] = {}
     for r in ok:
         if r.train_size is not None:
             sized.setdefault(r.train_size, []).append(r)
     curves: dict[str, Any] = {}
-    for size in sorted(sized, key=_size_key):
+    for size in sorted(sized, key=lambda x: min(_size_key(x, r) for r in sized[x])):
         for (s, t), (_, rs) in reported(sized[size]).items():
             summary = stats.seed_summary([r.score() for r in rs])
             rows = float(np.mean([r.data.sizes.get("train", 0) if r.data else 0 for r in rs]))
+            point = {"size": size.model_dump() if isinstance(size, PerClass) else size,
+                     "label": size_label(size), "rows": rows,
+                     "subsets": len({r.train_subset or 0 for r in rs}), "seeds": len({r.seed for r in rs}),
+                     **summary.as_dict()}
             curves.setdefault(t, {"metric": rs[0].primary_metric, "strategies": {}})["strategies"].setdefault(
-                s, []).append({"size": size, "rows": rows, **summary.as_dict()})
+                s, []).append(point)
     return curves
 
 
@@ -356,5 +409,32 @@ def crossover(curve: dict[str, Any], leader: str, other: str) -> Any:
         if all(ahead[i:]):
             return "always" if i == 0 else x
     return None
+
+
+def curve_differences(curve: dict[str, Any], leader: str, other: str) -> list[dict[str, Any]]:
+    """At every size both strategies ran: ``leader``'s mean minus ``other``'s, with Welch's 95%
+    t-interval over their replicates (training subsets × seeds), unpaired: strategies share the
+    subsets' training rows, so this errs on the wide side where a subset helps every strategy."""
+    from scipy import stats as st
+
+    a = {p["rows"]: p for p in curve["strategies"].get(leader, [])}
+    b = {p["rows"]: p for p in curve["strategies"].get(other, [])}
+    out = []
+    for x in sorted(set(a) & set(b)):
+        pa, pb = a[x], b[x]
+        delta = pa["mean"] - pb["mean"]
+        low = high = None
+        if pa["n"] > 1 and pb["n"] > 1:
+            va, vb = pa["sd"] ** 2 / pa["n"], pb["sd"] ** 2 / pb["n"]
+            se = float(np.sqrt(va + vb))
+            if se > 0:
+                df = (va + vb) ** 2 / (va ** 2 / (pa["n"] - 1) + vb ** 2 / (pb["n"] - 1))
+                half = float(st.t.ppf(0.975, df)) * se
+                low, high = delta - half, delta + half
+            else:
+                low = high = delta
+        out.append({"label": pa.get("label", f"{x:,.0f}"), "rows": x, "delta": delta,
+                    "ci95": [low, high], "n": [pa["n"], pb["n"]]})
+    return out
 
 

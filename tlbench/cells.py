@@ -14,6 +14,7 @@ from typing import Any
 from tlbench.config import Component, Suite, merge_options
 from tlbench.interfaces import Options
 from tlbench.plugins import Plugins
+from tlbench.record import PerClass, TrainSize
 
 
 def merged_options(suite: Suite, plugins: Plugins, strategy: Component, task: Component,
@@ -118,6 +119,99 @@ def training_problems(suite: Suite, plugins: Plugins) -> list[str]:
     return list(dict.fromkeys(problems))
 
 
+def at_size(options: Any, size: TrainSize | None, subset: int = 0) -> Any:
+    """A task's options at one ``train_sizes`` value (rows, ``"full"`` or per class) and training
+    subset (``TaskOptions.train_subset``); ``options`` themselves for no size and subset 0. The
+    options' private state (a declared task's suite folder and label) is kept."""
+    changes: dict[str, Any] = {}
+    if isinstance(size, PerClass):
+        changes = {"train_per_class": size.per_class, "max_train_examples": None}
+    elif size is not None:
+        changes = {"max_train_examples": None if size == "full" else size, "train_per_class": None}
+    if subset:
+        changes["train_subset"] = subset
+    if not changes:
+        return options
+    out = type(options).model_validate({**options.model_dump(exclude_unset=True), **changes})
+    for key, value in (options.__pydantic_private__ or {}).items():
+        setattr(out, key, value)
+    return out
+
+
+def subsets_of(suite: Suite, options: Any) -> int:
+    """How many training subsets a cell with these (sized) task options has: the suite's
+    ``subsets`` where its training rows are a seeded draw (a cap or a per-class size), else 1 (the
+    whole training split: every draw would be the same rows)."""
+    draws = getattr(options, "draws_training_rows", None)
+    return suite.subsets if callable(draws) and draws() else 1
+
+
+def sampling_problems(suite: Suite, plugins: Plugins) -> list[str]:
+    """Training draws a task cannot make (``Task.sampling_problem``: a per-class size on a task
+    without classes, subsets of a task that ignores them), and a ``subsets`` axis with nothing to
+    draw (every size "full" and no task capped)."""
+    problems: list[str] = []
+    drawn = False
+    for model in suite.models:
+        for t in suite.tasks:
+            factory = plugins.tasks.get(t.name).factory
+            for s in suite.strategies:
+                _, t_opts = merged_options(suite, plugins, s, t, model)
+                for size in suite.train_sizes or (None,):
+                    sized = at_size(t_opts, size)
+                    n = subsets_of(suite, sized)
+                    drawn = drawn or n > 1
+                    why = factory(t.name, at_size(sized, None, 1 if n > 1 else 0)).sampling_problem()
+                    if why:
+                        at = f" at train_sizes {_shown(size)}" if size is not None else ""
+                        problems.append(f"tasks.{t.label}{at}: {why}")
+    if suite.subsets > 1 and not drawn:
+        problems.append(f"subsets: {suite.subsets} draws of the training rows, but no cell draws them (every "
+                        f"training size is \"full\" and no task sets max_train_examples or train_per_class): "
+                        f"each subset would train on the same rows. Give train_sizes below \"full\" or "
+                        f"remove subsets")
+    return list(dict.fromkeys(problems))
+
+
+def class_count_problems(suite: Suite, plugins: Plugins) -> list[str]:
+    """A per-class size above what a class of a task's training split has (after the selection rows
+    are carved off), naming the class and its count: from the label column alone, for tasks that
+    can count it (``train_class_counts``: mirror and declared files), else the run finds it when it
+    loads the data (the run fails with the same message and the grid goes on)."""
+    from tlbench.errors import DataError
+
+    problems: list[str] = []
+    for model in suite.models:
+        for t in suite.tasks:
+            factory = plugins.tasks.get(t.name).factory
+            for s in suite.strategies:
+                _, t_opts = merged_options(suite, plugins, s, t, model)
+                for size in suite.train_sizes or (None,):
+                    sized = at_size(t_opts, size)
+                    k = getattr(sized, "train_per_class", None)
+                    if k is None:
+                        continue
+                    task = factory(t.name, sized)
+                    count = getattr(task, "train_class_counts", None)
+                    try:
+                        counts = count(suite.data_dir) if callable(count) else None
+                    except (DataError, OSError, ValueError):  # a broken file: the run's loading says so
+                        counts = None
+                    short = {c: n for c, n in (counts or {}).items() if n < k}
+                    if short:
+                        at = f" at train_sizes {_shown(size)}" if size is not None else ""
+                        listed = ", ".join(f"class {c!r} has {n}" for c, n in short.items())
+                        problems.append(f"tasks.{t.label}{at}: per_class = {k} needs {k} training rows of "
+                                        f"every class, but {listed} (training rows left after carving the "
+                                        f"selection rows); the most every class has is "
+                                        f"{min((counts or {}).values())}")
+    return list(dict.fromkeys(problems))
+
+
+def _shown(size: TrainSize) -> str:
+    return f"{{ per_class = {size.per_class} }}" if isinstance(size, PerClass) else repr(size)
+
+
 def task_group(suite: Suite, plugins: Plugins, strategy: Component,
                options: Options) -> tuple[str, ...] | None:
     """The task labels a strategy trains together in this suite (None: one task at a time)."""
@@ -187,5 +281,7 @@ def _bad_spaces(suite: Suite, plugins: Plugins) -> list[str]:
 
 def cell_problems(suite: Suite, plugins: Plugins) -> list[str]:
     """Every cell's problems (the suite's [training] table first: the other checks build cells with
-    it; then incompatible heads, a group given different options, bad spaces)."""
-    return training_problems(suite, plugins) or _incompatible(suite, plugins) + _bad_spaces(suite, plugins)
+    it; then incompatible heads, a group given different options, bad spaces, training draws a task
+    cannot make)."""
+    return training_problems(suite, plugins) or (_incompatible(suite, plugins) + _bad_spaces(suite, plugins)
+                                                 + sampling_problems(suite, plugins))

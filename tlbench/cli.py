@@ -46,7 +46,7 @@ def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _load(suite_path: Path, strict: bool) -> tuple[Any, Any, list[Any]]:
+def _load(suite_path: Path, strict: bool, check_hub: bool = True) -> tuple[Any, Any, list[Any]]:
     from tlbench.config import load_suite
     from tlbench.grid import build_grid
     from tlbench.plugins import get_plugins
@@ -56,7 +56,7 @@ def _load(suite_path: Path, strict: bool) -> tuple[Any, Any, list[Any]]:
         err.print(f"warning: plugin {failed.name} ({failed.distribution}) failed and is skipped: "
                   f"{failed.error} (see `tlbench plugins`; --strict makes this an error)",
                   markup=False, highlight=False)
-    suite = load_suite(suite_path, plugins)
+    suite = load_suite(suite_path, plugins, check_hub=check_hub)
     return plugins, suite, build_grid(suite, plugins)
 
 
@@ -72,7 +72,8 @@ def _where(suite: Any, results: Path | None, storage: str | None) -> tuple[Path,
 def validate(suite_path: SuiteArg, strict: Strict = False,
              show_plan: Annotated[bool, typer.Option("--plan", help="the work, per cell")] = False,
              ) -> None:
-    """Check a suite (names, options, data files) without importing torch or touching the network."""
+    """Check a suite (names, options, data files, models' files) without importing torch: the network
+    only to ask the Hub, once, about a model found nowhere locally (not when HF_HUB_OFFLINE=1)."""
     plugins, suite, cells = _load(suite_path, strict)
     if show_plan:
         from tlbench.plan import print_plan
@@ -85,7 +86,7 @@ def validate(suite_path: SuiteArg, strict: Strict = False,
         table.add_column(col)
     for c in cells:
         opts = c.strategy_options.model_dump(exclude_unset=True)
-        table.add_row(c.id, c.model, c.task, c.strategy, ", ".join(f"{k}={v}" for k, v in opts.items()))
+        table.add_row(c.id, c.model, c.where, c.strategy, ", ".join(f"{k}={v}" for k, v in opts.items()))
     console.print(table)
     console.print(f"[green]ok[/]: {suite.path} is valid; data: {suite.data_dir or 'Hugging Face Hub'}")
 
@@ -164,6 +165,7 @@ def run(suite_path: SuiteArg, storage: Storage = None, results: Results = None,
     import os
     import socket
 
+    from tlbench.model_checks import hub_problems
     from tlbench.progress import RichProgress, outcome_line, rich_bar, run_summary
     from tlbench.records import export_jsonl
     from tlbench.runner import Runner
@@ -171,7 +173,10 @@ def run(suite_path: SuiteArg, storage: Storage = None, results: Results = None,
     from tlbench.storage import safe_url
     from tlbench.worker import Worker
 
-    plugins, suite, cells = _load(suite_path, strict)
+    plugins, suite, cells = _load(suite_path, strict, check_hub=False)
+    for problem in hub_problems([(f"models[{i}]", m) for i, m in enumerate(suite.models)], plugins):
+        err.print(f"warning: {problem}. Its runs fail (recorded) and the rest of the grid goes on.",
+                  markup=False, highlight=False)
     results_dir, url = _where(suite, results, storage)
     store, tuner = open_store(suite, url)
     total, done = work_units(cells, suite, store, tuner)
@@ -221,7 +226,7 @@ def status(suite_path: SuiteArg, storage: Storage = None, results: Results = Non
     from tlbench.status import open_store, status_table, work_units
     from tlbench.storage import safe_url
 
-    _, suite, cells = _load(suite_path, strict)
+    _, suite, cells = _load(suite_path, strict, check_hub=False)  # no model needed
     _, url = _where(suite, results, storage)
     store, tuner = open_store(suite, url)
     console.print(status_table(cells, suite, store, tuner))

@@ -2,8 +2,9 @@
 
 Every problem names the file, the key path, the bad value and what is allowed. Plugins' own
 ``Options`` models validate their tables. The cross-checks of every cell (compatibility, search
-spaces) are :mod:`tlbench.cells`'s, called once the suite is built. Nothing here imports torch or
-touches the network.
+spaces) are :mod:`tlbench.cells`'s, called once the suite is built; the models' are
+:mod:`tlbench.model_checks`'s (their files, and one short Hub lookup for a model found nowhere
+locally, none when offline). Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from tlbench.errors import ConfigError, TlbenchError, suggest
 from tlbench.interfaces import Options
 from tlbench.plugins import Plugins, get_plugins
+from tlbench.record import PerClass, TrainSize
 from tlbench.registry import Registry
 
 DATA_ENV = "TLBENCH_DATA_DIR"
@@ -176,8 +178,14 @@ class RawSuite(_Raw):
     training: Training | None = None
     baseline: str | None = Field(
         None, description="strategy label the leaderboard compares with [default: the first strategy]")
-    train_sizes: list[int | Literal["full"]] | None = Field(
-        None, min_length=1, description="a grid axis: every cell at each training-set size (learning curves)")
+    train_sizes: list[Any] | None = Field(
+        None, min_length=1,
+        description="a grid axis: every cell at each training-set size (learning curves): a number of rows, "
+                    "\"full\", or { per_class = K } (K rows of every class)")
+    subsets: int | None = Field(
+        None, ge=1, le=1000, strict=True,
+        description="a grid axis: this many seeded draws of the training rows per size below \"full\" (the "
+                    "select and report rows stay the same) [default: 5 with a per-class size, else 1]")
     equivalence_margin: float | dict[str, float] | None = Field(
         None, description="a difference from the baseline smaller than this (in the primary metric's units; "
                           "one for all tasks or per task label) is practically nil: the leaderboard then "
@@ -228,7 +236,10 @@ class Suite(_Raw):
     heartbeat_seconds: int = 30
     max_retries: int = 2
     baseline: str  # a strategy label of this suite (the first one unless the suite names one)
-    train_sizes: tuple[int | str, ...] | None = None
+    train_sizes: tuple[TrainSize, ...] | None = None
+    #: draws of the training rows per cell whose training rows are drawn (a size below "full", a
+    #: task's cap): ``TaskOptions.train_subset`` 0 .. subsets - 1; 1: no subset axis
+    subsets: int = 1
     equivalence_margin: float | dict[str, float] | None = None
 
 
@@ -341,10 +352,12 @@ def merge_options(component: Component, registry: Registry, extra: dict[str, Any
 
 
 def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
-               check_data: bool = True) -> Suite:
+               check_data: bool = True, check_hub: bool = True) -> Suite:
     """Read and validate a suite file; raise :class:`ConfigError` listing every problem.
 
-    ``check_data=False`` skips the mirror-file checks (``tlbench report`` needs no data).
+    ``check_data=False`` skips the mirror-file and model checks (``tlbench report`` needs no data
+    and no model; :mod:`tlbench.model_checks`). ``check_hub=False``: a model found nowhere locally
+    is not looked up on the Hub (``tlbench run`` warns instead, and its cells fail, recorded).
     """
     plugins = plugins or get_plugins()
     path = Path(path)
@@ -379,11 +392,7 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         problems.append(f"baseline: {raw.baseline!r} is not a strategy of this suite.{hint} "
                         f"Strategies: {', '.join(raw.strategies)}.")
-    if raw.train_sizes:
-        sizes = [s for s in raw.train_sizes if s != "full"]
-        if any(s <= 0 for s in sizes) or len(set(map(str, raw.train_sizes))) != len(raw.train_sizes):
-            problems.append(f"train_sizes: positive, distinct sizes (and \"full\") expected, "
-                            f"got {raw.train_sizes}")
+    train_sizes = _train_sizes(raw.train_sizes, problems) if raw.train_sizes else None
     margins = raw.equivalence_margin if isinstance(raw.equivalence_margin, dict) else {
         "": raw.equivalence_margin} if raw.equivalence_margin is not None else {}
     for label, margin in margins.items():
@@ -397,14 +406,22 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
                 hint = f" Did you mean: {', '.join(close)}?" if close else ""
                 problems.append(f"equivalence_margin.{label}: not a task of this suite.{hint} "
                                 f"Tasks: {', '.join(raw.tasks)}.")
+    models: list[tuple[str, str]] = []  # (key, id) of the models tlbench.model_checks looks at
     for i, model in enumerate(raw.models):
         if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().is_dir():
             problems.append(f"models[{i}]: local model directory {model!r} not found "
                             f"(a Hugging Face id looks like 'org/name')")
+        else:
+            models.append((f"models[{i}]", model))
     context = {"plugins": plugins, "suite_dir": path.resolve().parent}  # relative data files start here
     tasks = [_component("task", k, v, plugins.tasks, problems, context) for k, v in raw.tasks.items()]
     strategies = [_component("strategy", k, v, plugins.strategies, problems, context)
                   for k, v in raw.strategies.items()]
+    if check_data:  # each model's files, the tasks' max_length against it, the Hub (report needs none)
+        from tlbench.model_checks import model_problems
+
+        problems.extend(model_problems(models, plugins, tasks, raw.overrides, list(raw.strategies),
+                                       hub=check_hub))
     _same_twice("strategies", strategies, problems)
     _same_twice("tasks", tasks, problems)
 
@@ -460,15 +477,63 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
         training=raw.training,
         heartbeat_seconds=raw.heartbeat_seconds, max_retries=raw.max_retries,
         baseline=raw.baseline or next((s.label for s in strategies if s), ""),
-        train_sizes=tuple(raw.train_sizes) if raw.train_sizes else None,
+        train_sizes=tuple(train_sizes) if train_sizes else None,
+        subsets=_subsets(raw.subsets, train_sizes, [t for t in tasks if t]),
         equivalence_margin=raw.equivalence_margin,
     )
-    from tlbench.cells import cell_problems  # cells imports this module's types
+    from tlbench.cells import cell_problems, class_count_problems  # cells imports this module's types
 
     problems = cell_problems(suite, plugins)
+    if check_data and not problems:  # per-class sizes against the classes' rows (label columns read)
+        problems = class_count_problems(suite, plugins)
     if problems:
         raise ConfigError(source, problems)
     return suite
+
+
+#: training subsets per size when a suite has a per-class size and does not say (issue 20: "at least 5")
+DEFAULT_PER_CLASS_SUBSETS = 5
+
+
+def _train_sizes(raw: list[Any], problems: list[str]) -> list[TrainSize]:
+    """``train_sizes`` entries: a positive number of rows, ``"full"``, or ``{ per_class = K }``."""
+    out: list[TrainSize] = []
+    for i, value in enumerate(raw):
+        where = f"train_sizes[{i}]"
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - {"per_class"})
+            if unknown:
+                close = suggest(unknown[0], ["per_class"])
+                hint = f" Did you mean: {', '.join(close)}?" if close else ""
+                problems.append(f"{where}: unknown key {unknown[0]!r}.{hint} A per-class size is "
+                                f"{{ per_class = K }} (K training rows of every class)")
+                continue
+            k = value.get("per_class")
+            if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
+                problems.append(f"{where}.per_class: a positive whole number of rows per class expected, "
+                                f"got {k!r}")
+                continue
+            out.append(PerClass(per_class=k))
+        elif value == "full" or (isinstance(value, int) and not isinstance(value, bool)):
+            out.append(value)
+        else:
+            problems.append(f"{where}: a number of training rows, \"full\" or {{ per_class = K }} expected, "
+                            f"got {value!r}")
+    rows = [s for s in out if isinstance(s, int)]
+    if any(s <= 0 for s in rows) or len(set(map(str, out))) != len(out):
+        problems.append(f"train_sizes: positive, distinct sizes (and \"full\") expected, got "
+                        f"{[str(s) if isinstance(s, PerClass) else s for s in out]}")
+    return out
+
+
+def _subsets(given: int | None, sizes: Sequence[TrainSize] | None, tasks: Sequence[Component]) -> int:
+    """The suite's ``subsets``, else :data:`DEFAULT_PER_CLASS_SUBSETS` when a training size or a
+    task's options are per class, else 1 (no subset axis)."""
+    if given is not None:
+        return given
+    per_class = any(isinstance(s, PerClass) for s in sizes or ()) or any(
+        getattr(t.options, "train_per_class", None) is not None for t in tasks)
+    return DEFAULT_PER_CLASS_SUBSETS if per_class else 1
 
 
 def _same_twice(section: str, comps: list[Component | None], problems: list[str]) -> None:

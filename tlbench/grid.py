@@ -1,6 +1,7 @@
 """Suite -> cells, pure and deterministic.
 
-A cell is one (model, task, strategy) with its resolved options; a run is a cell and a seed. Ids
+A cell is one (model, task, strategy) with its resolved options, at one training size and training
+subset when the suite has those axes; a run is a cell and a seed. Ids
 are derived from the resolved configuration, so renaming a table label or reordering the file
 keeps them, and changing any option that matters gives a new id (and a fresh result).
 """
@@ -12,10 +13,11 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tlbench.cells import cell_space, merged_options, task_group
+from tlbench.cells import at_size, cell_space, merged_options, subsets_of, task_group
 from tlbench.config import Suite
 from tlbench.interfaces import Options
 from tlbench.plugins import Plugins, get_plugins
+from tlbench.record import TrainSize
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,13 @@ class Cell:
     #: what tuning may change (option -> ``tlbench.space`` param); empty: nothing to tune
     space: dict[str, Any] = field(default_factory=dict, compare=False)
     #: the suite's ``train_sizes`` value this cell runs at (None: no such axis)
-    train_size: int | str | None = None
+    train_size: TrainSize | None = None
     #: for a strategy that trains tasks together (``Strategy.task_group``): every task of the group,
     #: this one included, as (label, registered name, options); empty for single-task strategies
     group: tuple[tuple[str, str, Options], ...] = ()
+    #: which draw of the training rows (the suite's ``subsets`` axis; ``TaskOptions.train_subset``,
+    #: part of the task options and so of the id, except subset 0, which keeps the id it had)
+    subset: int = 0
 
     def resolved(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -55,6 +60,15 @@ class Cell:
         if not self.group:
             return self.id
         return stable_id({k: v for k, v in self.resolved().items() if k != "task"})
+
+    @property
+    def where(self) -> str:
+        """The task label with the cell's training size and subset when it has those axes, e.g.
+        ``sst2 [8/class, subset 2]`` (how tables tell a task's cells apart)."""
+        parts = [] if self.train_size is None else [
+            f"{self.train_size:,}" if isinstance(self.train_size, int) else str(self.train_size)]
+        parts += [f"subset {self.subset}"] if self.subset else []
+        return f"{self.task} [{', '.join(parts)}]" if parts else self.task
 
     def runs(self) -> list[Run]:
         """The runs of the default options, one per seed."""
@@ -130,18 +144,13 @@ def build_grid(suite: Suite, plugins: Plugins | None = None) -> list[Cell]:
                 members = [(t, merged_options(suite, plugins, strategy, t, model)[1])
                            for t in suite.tasks if t.label in (labels or ())]
                 for size in suite.train_sizes or (None,):
-                    group = tuple((t.label, t.name, _at_size(opts, size)) for t, opts in members)
-                    partial = Cell("", model, task.label, task.name, _at_size(t_opts, size), strategy.label,
-                                   strategy.name, s_opts, suite.seeds, space, size, group)
-                    cells.append(replace(partial, id=stable_id(partial.resolved())))
+                    for subset in range(subsets_of(suite, at_size(t_opts, size))):
+                        group = tuple((t.label, t.name, at_size(opts, size, subset)) for t, opts in members)
+                        partial = Cell("", model, task.label, task.name, at_size(t_opts, size, subset),
+                                       strategy.label, strategy.name, s_opts, suite.seeds, space, size, group,
+                                       subset)
+                        cells.append(replace(partial, id=stable_id(partial.resolved())))
     return cells
-
-
-def _at_size(options: Any, size: int | str | None) -> Any:
-    if size is None:
-        return options
-    return type(options).model_validate({**options.model_dump(exclude_unset=True),
-                                         "max_train_examples": None if size == "full" else size})
 
 
 def build_runs(cells: list[Cell]) -> list[Run]:

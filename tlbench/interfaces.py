@@ -10,6 +10,7 @@ Nothing here imports torch: plugins can be listed and suites validated without i
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 if TYPE_CHECKING:
     import numpy as np
@@ -69,6 +70,48 @@ class TaskOptions(Options):
         1000, gt=0, description="rows carved from train to choose on (tasks without a usable dev split)")
     max_length: int = Field(128, gt=1, le=8192, description="tokens per example, longer is cut")
     split_seed: int = Field(0, ge=0, description="seed of carving and capping (fixed across runs)")
+    #: the low-resource protocol (issue 20), added after records existed: at their defaults both stay
+    #: out of ids (:data:`NEUTRAL_DEFAULT`), so the cells of suites that do not use them keep theirs
+    train_per_class: int | None = Field(
+        None, gt=0, json_schema_extra=NEUTRAL_DEFAULT,
+        description="exactly this many training rows of every class (seeded, after carving); instead "
+                    "of max_train_examples, and only for tasks with one class label per example")
+    train_subset: int = Field(
+        0, ge=0, json_schema_extra=NEUTRAL_DEFAULT,
+        description="which seeded draw of the training rows (max_train_examples or train_per_class): "
+                    "0 is split_seed's own, k > 0 another one; the select and report rows never change")
+
+    @model_validator(mode="after")
+    def _one_training_draw(self) -> TaskOptions:
+        if self.train_per_class is not None and self.max_train_examples is not None:
+            raise ValueError("give max_train_examples (rows in all) or train_per_class (rows of each "
+                             "class), not both")
+        return self
+
+    @property
+    def train_seed(self) -> int:
+        """The seed of the training rows' draw (``tlbench.data.cap``, ``tlbench.data.per_class``):
+        ``split_seed`` for subset 0 (what every run drew before subsets existed), else one derived
+        from ``split_seed`` and ``train_subset``. Carving and the select and report caps keep
+        ``split_seed``: every subset is scored on the same items."""
+        if self.train_subset == 0:
+            return self.split_seed
+        digest = hashlib.sha256(f"train-subset:{self.split_seed}:{self.train_subset}".encode()).digest()
+        return int.from_bytes(digest[:4], "big")
+
+    def split_identity(self, role: str) -> dict[str, Any]:
+        """The options that decide the rows of split ``role``, for caches keyed by them (tokens,
+        features): :meth:`identity`, less the training draw's options for the select and report
+        splits, whose rows they never change (every training subset reuses those caches)."""
+        out = self.identity()
+        if role != "train":
+            out.pop("train_per_class", None)
+            out.pop("train_subset", None)
+        return out
+
+    def draws_training_rows(self) -> bool:
+        """The training rows are a seeded draw (a cap or a per-class size), so subsets differ."""
+        return self.max_train_examples is not None or self.train_per_class is not None
 
 
 class StrategyOptions(Options):
@@ -160,6 +203,36 @@ class Task(ABC):
         finds (missing files, unknown columns, label types), checked by ``tlbench validate`` before
         any compute, without importing torch or reading whole files. None by default."""
         return []
+
+    #: the training-row draws this task honours (``TaskOptions.train_per_class``, ``train_subset``):
+    #: a task that loads its training split through ``tlbench.data.per_class`` or ``cap`` with
+    #: ``options.train_seed`` lists them. Validation refuses the others (:meth:`sampling_problem`): a
+    #: task that ignored ``train_subset`` would train every subset on the same rows, and its runs
+    #: would count as independent draws
+    training_draws: ClassVar[frozenset[str]] = frozenset()
+
+    def sampling_problem(self) -> str | None:
+        """Why this task cannot draw its training rows as its options ask (a per-class size, a
+        training subset), in words; None when it can. Checked for every cell at validation."""
+        o = self.options
+        per_class = "per_class" in self.training_draws and getattr(self.head, "kind", "") == "classification"
+        if o.train_per_class is not None and not per_class:
+            why = self.per_class_refusal()
+            return f"a per-class training size ({{ per_class = {o.train_per_class} }}) needs a task " \
+                   f"with one class label per example; {self.name} {why}"
+        if o.train_subset and "subset" not in self.training_draws:
+            return (f"training subsets need a task that draws its training rows with "
+                    f"options.train_seed; {self.name} does not declare it (Task.training_draws), so every "
+                    f"subset would train on the same rows")
+        return None
+
+    def per_class_refusal(self) -> str:
+        """How this task says it has no per-example classes (the end of :meth:`sampling_problem`)."""
+        kind = getattr(self.head, "kind", "?")
+        what = {"regression": "predicts a number: it has no classes",
+                "token_classification": "labels every token, not each example",
+                "span": "extracts answer spans: it has no classes"}.get(kind, "does not sample by class")
+        return f"{what} (its head is {kind})"
 
     @abstractmethod
     def load(self, data_dir: Path | None) -> TaskData:

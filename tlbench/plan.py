@@ -45,6 +45,8 @@ class CellPlan:
     #: cells trained together (a multitask group) share this id, their trainings and their trials:
     #: each cell's examples are its own share of the group's work
     group: str = ""
+    #: the cell's training size and subset (``8/class, subset 2``); "" without those axes
+    draw: str = ""
 
     @property
     def examples(self) -> float | None:
@@ -71,14 +73,26 @@ def plan(suite: Any, cells: list[Any], plugins: Any) -> list[CellPlan]:
             passes = float(strategy.planned_epochs())
         else:
             passes = None
+        size = getattr(c, "train_size", None)
+        subset = getattr(c, "subset", 0)
+        shown = [] if size is None else [f"{size:,}" if isinstance(size, int) else str(size)]
+        draw = ", ".join(shown + ([f"subset {subset}"] if getattr(suite, "subsets", 1) > 1 else []))
         out.append(CellPlan(c.strategy, c.task, rows, None if per_run is None else float(per_run), passes,
-                            len(c.seeds) * (2 if tuned else 1), trials, c.group_id if c.group else ""))
+                            len(c.seeds) * (2 if tuned else 1), trials, c.group_id if c.group else "", draw))
     return out
 
 
 def _train_rows(suite: Any, plugins: Any, name: str, options: Any) -> int | None:
-    """A task's training rows: its ``max_train_examples``, capped by its first mirror file's rows."""
+    """A task's training rows: its ``max_train_examples`` (a per-class size: rows per class times
+    its classes), capped by its first mirror file's rows."""
     rows: int | None = options.max_train_examples
+    per_class = getattr(options, "train_per_class", None)
+    if per_class is not None:
+        head = plugins.tasks.get(name).factory(name, options).head
+        try:
+            rows = per_class * int(head.num_labels)
+        except Exception:  # noqa: BLE001 - a declared task's classes need its file: unknown here
+            rows = None
     if suite.data_dir is not None:
         task = plugins.tasks.get(name).factory(name, options)
         files = [f for f in task.required_files(Path(suite.data_dir)) if f.is_file()]
@@ -97,11 +111,13 @@ def print_plan(console: Console, suite: Any, cells: list[Any], plugins: Any) -> 
 
     plans = plan(suite, cells, plugins)
     table = Table(title=f"{suite.name}: the plan")
-    for col in ("strategy", "task", "train rows", "passes", "examples / run", "runs", "trials", "examples"):
-        table.add_column(col, justify="left" if col in ("strategy", "task") else "right")
+    drawn = any(p.draw for p in plans)
+    for col in ("strategy", "task", *(["size"] if drawn else []), "train rows", "passes", "examples / run",
+                "runs", "trials", "examples"):
+        table.add_column(col, justify="left" if col in ("strategy", "task", "size") else "right")
     for p in plans:
         rows = "whole split (not counted)" if p.train_rows is None else f"{p.train_rows:,}"
-        table.add_row(p.strategy, p.task, rows,
+        table.add_row(p.strategy, p.task, *([p.draw] if drawn else []), rows,
                       "?" if p.passes is None else f"{p.passes:.3g}",
                       "?" if p.per_run is None else human_count(p.per_run), str(p.runs),
                       "by time" if p.trials is None else str(p.trials),
@@ -111,7 +127,9 @@ def print_plan(console: Console, suite: Any, cells: list[Any], plugins: Any) -> 
     trials = list({p.group or id(p): p.trials for p in plans}.values())  # a group's cells share trials
     known = [p.examples for p in plans if p.examples is not None]
     tuning = (f"tuning {suite.tuning.budget.describe()} per tunable cell" if suite.tuning else "no tuning")
-    console.print(f"{len(cells)} cells × {len(suite.seeds)} seeds; {tuning}: {runs} runs "
+    subsets = getattr(suite, "subsets", 1)
+    axis = (f" (training subsets: {subsets} per size below full, each its own cell)" if subsets > 1 else "")
+    console.print(f"{len(cells)} cells{axis} × {len(suite.seeds)} seeds; {tuning}: {runs} runs "
                   f"(default and tuned) and {sum(t or 0 for t in trials)} trials"
                   f"{' (plus time-budgeted cells)' if None in trials else ''}; about "
                   f"{human_count(sum(known))} training examples drawn"

@@ -99,7 +99,8 @@ def seed_spread(task: str, entry: dict[str, Any], path: Path) -> Path | None:
 
 
 def learning_curve(task: str, curve: dict[str, Any], label: str, path: Path) -> Path | None:
-    """Score against training examples (log scale), one line per strategy, 95% t-interval bands."""
+    """Score against training examples (log scale), one line per strategy, 95% t-interval bands over
+    the replicates (seeds, or training subsets × seeds); per-class sizes name their ticks."""
     if not any(len(points) > 1 for points in curve["strategies"].values()):
         return None
     plt, fig = _figure(6.5, 4.2)
@@ -112,7 +113,14 @@ def learning_curve(task: str, curve: dict[str, Any], label: str, path: Path) -> 
         high = [p["ci95_t"][1] if p["n"] > 1 and np.isfinite(p["ci95_t"][1]) else p["mean"] for p in points]
         ax.fill_between(x, low, high, color=f"C{i % 10}", alpha=0.15)
     ax.set_xscale("log")
-    ax.set_xlabel("training examples")
+    per_class = {p["rows"]: p["label"] for ps in curve["strategies"].values() for p in ps
+                 if str(p.get("label", "")).endswith("/class")}
+    if per_class:  # per-class sizes: each tick says both
+        ax.set_xticks(sorted(per_class), [f"{x:,.0f}\n({per_class[x]})" for x in sorted(per_class)])
+        ax.minorticks_off()
+    replicates = max((p.get("subsets", 1) for ps in curve["strategies"].values() for p in ps), default=1)
+    ax.set_xlabel("training examples" + (f" (each point: {replicates} training subsets × seeds)"
+                                         if replicates > 1 else ""))
     ax.set_ylabel(f"{curve['metric']} (report, mean and 95% CI)")
     ax.set_title(f"{label}: learning curves")
     ax.grid(alpha=0.3)

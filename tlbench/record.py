@@ -11,7 +11,9 @@ Field by field, in the manner of lm-evaluation-harness's ``result_schema.py``. S
 - 1: the untyped dict of tlbench 0.1 (``schema: 1``).
 - 2: this model. Facts that version 1 kept only inside ids are fields (``trial_number``,
   ``tuning_key``); ``secondary_metrics`` (the task's declared secondary columns), each data
-  source's ``description`` and the task's ``label_names`` are recorded.
+  source's ``description`` and the task's ``label_names`` are recorded. Fields added since, each
+  optional with a default that reads older records as they were: ``train_subset`` (None before
+  subsets) and a per-class ``train_size`` (``{"per_class": 8}``), among others.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import re
 from collections.abc import Callable
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION: Final = 2
 
@@ -30,6 +32,20 @@ Status = Literal["ok", "failed", "pruned"]
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PerClass(_Frozen):
+    """A training size given per class (``train_sizes = [{ per_class = 8 }]``): exactly this many
+    training rows of every class (``TaskOptions.train_per_class``)."""
+
+    per_class: int = Field(gt=0, le=10_000_000)
+
+    def __str__(self) -> str:
+        return f"{self.per_class}/class"
+
+
+#: a ``train_sizes`` value: a number of training rows, ``"full"``, or rows per class
+TrainSize = int | str | PerClass
 
 
 class Metrics(_Frozen):
@@ -251,7 +267,10 @@ class RunRecord(_Frozen):
     #: for ``tuned``: the cell's tuning key (``Cell.tuning_key``) that chose its options; None otherwise
     tuning_key: str | None = None
     tuned_params: dict[str, Any] = {}  # the values tuning set (empty for defaults)
-    train_size: int | str | None = None  # the suite's ``train_sizes`` value, if it has the axis
+    train_size: TrainSize | None = None  # the suite's ``train_sizes`` value, if it has the axis
+    #: which draw of the training rows (``TaskOptions.train_subset``: the suite's ``subsets`` axis);
+    #: None in records made before subsets existed, which drew what subset 0 draws
+    train_subset: int | None = None
     params: dict[str, Any]  # the cell's resolved configuration (model, task, strategy options)
     started_at: str  # ISO 8601, UTC
     finished_at: str
@@ -365,5 +384,5 @@ def _portable_paths(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = ["SCHEMA_VERSION", "Calibration", "Cost", "DataInfo", "GroupInfo", "Items", "Metrics", "ModelInfo",
-           "Provenance", "Reused", "RunRecord", "Source", "Spread", "TrainingDataInfo", "Trivial",
-           "TuningSummary", "last_line", "load_record"]
+           "PerClass", "Provenance", "Reused", "RunRecord", "Source", "Spread", "TrainingDataInfo", "Trivial",
+           "TrainSize", "TuningSummary", "last_line", "load_record"]

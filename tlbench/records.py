@@ -37,12 +37,13 @@ def by_variant(records: Iterable[RunRecord]) -> dict[tuple[str, str, str], list[
 def reported(records: Iterable[RunRecord]) -> dict[tuple[str, str], tuple[str, list[RunRecord]]]:
     """(strategy, task) -> (variant, records): the reported runs of a cell are its tuned ones where
     tuning produced them, else its defaults' (a strategy with nothing to tune, or no ``[tuning]``).
-    Trials are never reported. Records are sorted by seed."""
+    Trials are never reported. Records are sorted by training subset, then seed (every run of the
+    cell's training subsets is a replicate: ``tlbench.analysis.replicate``)."""
     variants = by_variant(records)
     out: dict[tuple[str, str], tuple[str, list[RunRecord]]] = {}
     for (s, t, v), rs in variants.items():
         if v == "tuned" or (v == "default" and (s, t, "tuned") not in variants):
-            out[(s, t)] = (v, sorted(rs, key=lambda r: r.seed))
+            out[(s, t)] = (v, sorted(rs, key=lambda r: (r.train_subset or 0, r.seed)))
     return out
 
 
@@ -132,3 +133,26 @@ def _declared_secondary(plugins: Any) -> Callable[[str], tuple[str, ...]] | None
         return tuple(plugins.tasks.get(task_name).factory.secondary_metrics)
 
     return declared
+
+
+#: between a strategy's label and its model's in a suite with several models
+MODEL_JOIN = " · "
+
+
+def model_axis(records: Iterable[RunRecord], baseline: str) -> tuple[list[RunRecord], str, list[str]]:
+    """With several models in the records, every (strategy, model) is a leaderboard row of its own,
+    labelled ``"<strategy> · <model>"`` (the model's last path part, or its whole id where two share
+    it), so no statistic pools two models' runs as replicates and the comparisons cover the same
+    strategy across models as well as strategies within a model. The baseline becomes the suite's
+    baseline strategy on the first model. Returns (records, baseline, models in first-seen order);
+    with one model the records and baseline as given."""
+    records = list(records)
+    models = list(dict.fromkeys(r.model for r in records))
+    if len(models) < 2:
+        return records, baseline, models
+    short = {m: m.rstrip("/").rsplit("/", 1)[-1] for m in models}
+    if len(set(short.values())) < len(models):
+        short = {m: m for m in models}
+    out = [r.model_copy(update={"strategy": f"{r.strategy}{MODEL_JOIN}{short[r.model]}"}) for r in records]
+    return out, f"{baseline}{MODEL_JOIN}{short[models[0]]}", models
+

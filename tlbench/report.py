@@ -68,7 +68,7 @@ def _bold_best(cells: list[str], values: list[float | None], higher: bool) -> li
 
 def leaderboard(records: list[RunRecord], suite: str, *, baseline: str,
                 analysis: dict[str, Any] | None = None, figures: dict[str, list[str]] | None = None) -> str:
-    from tlbench.analysis import analyse
+    from tlbench.analysis import analyse, size_label
 
     runs = latest(records)
     if not runs:
@@ -77,7 +77,12 @@ def leaderboard(records: list[RunRecord], suite: str, *, baseline: str,
     tasks = list(a["tasks"])
     ranks = a["mean_rank"]
     order = sorted(a["strategies"], key=lambda s: (ranks.get(s) is None, ranks.get(s) or 0.0))
-    lines = [f"# {suite}: leaderboard", "", method_text(a), "",
+    models = a.get("models", [])
+    axis = ([f"Models: {', '.join(f'`{m}`' for m in models)}. Each row is one strategy on one model "
+             "(`strategy · model`), its own cell: nothing pools two models' runs. Δ compares every row "
+             "with the baseline strategy on the first model, so the same strategy on another model is "
+             "compared too.", ""] if len(models) > 1 else [])
+    lines = [f"# {suite}: leaderboard", "", *axis, method_text(a), "",
              "Mean rank: 1 is best, over tasks, with its 95% bootstrap interval, only for strategies with "
              "every task (see Across tasks). Best per column in bold.", ""]
     head = ["strategy", *[f"{a['tasks'][t]['label']} ({a['tasks'][t]['primary_metric']})" for t in tasks],
@@ -110,7 +115,9 @@ def leaderboard(records: list[RunRecord], suite: str, *, baseline: str,
     if failed_runs:
         lines += ["", "## Failed runs", ""]
         for r in failed_runs:
-            lines.append(f"- {r.strategy} × {r.task} seed {r.seed}"
+            size = "" if r.train_size is None else f" at {size_label(r.train_size)}"
+            subset = f" subset {r.train_subset}" if r.train_subset else ""
+            lines.append(f"- {r.strategy} × {r.task}{size}{subset} seed {r.seed}"
                          f"{' (' + r.variant + ')' if r.variant != 'default' else ''}: `{r.error_line}`")
     lines += ["", _provenance(runs)]
     return "\n".join(lines) + "\n"
@@ -143,13 +150,25 @@ def _transfer_section(a: dict[str, Any]) -> list[str]:
 def _curve_text(curve: dict[str, Any], baseline: str) -> str:
     """The curve's sizes, and where the baseline's mean overtakes each other strategy's for good
     (``analysis.crossover``, computed in the analysis)."""
-    sizes = sorted({round(p["rows"]) for ps in curve["strategies"].values() for p in ps})
-    text = (f"Learning curve over {', '.join(f'{x:,}' for x in sizes)} training examples (the tables above "
-            f"show the largest).")
+    points = sorted({(round(p["rows"]), p.get("label", ""))
+                     for ps in curve["strategies"].values() for p in ps})
+    sizes = sorted({x for x, _ in points})
+    per_class = {x: label for x, label in points if label.endswith("/class")}
+    shown = ", ".join(f"{x:,}" + (f" ({per_class[x]})" if x in per_class else "") for x in sizes)
+    replicates = max((p.get("subsets", 1) for ps in curve["strategies"].values() for p in ps), default=1)
+    text = (f"Learning curve over {shown} training examples (the tables above show the largest)"
+            + (f"; each point the mean over {replicates} training subsets × seeds, with its 95% t-interval "
+               "over them" if replicates > 1 else "") + ".")
     for other, at in curve.get("crossovers", {}).items():
         text += (f" `{baseline}` is ahead of `{other}` at every size." if at == "always" else
                  f" `{baseline}` overtakes `{other}` from {at:,.0f} training examples on." if at is not None
                  else f" `{baseline}` does not stay ahead of `{other}` at the sizes run.")
+        diffs = curve.get("differences", {}).get(other) or []
+        if diffs and any(d["ci95"][0] is not None for d in diffs):
+            text += (f" Δ (`{baseline}` − `{other}`, Welch 95% interval over replicates): "
+                     + "; ".join(f"{d['label']} {d['delta']:+.3f}" + (
+                         f" [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]" if d["ci95"][0] is not None else "")
+                         for d in diffs) + ".")
     return text
 
 
@@ -164,7 +183,8 @@ def _task_section(e: dict[str, Any], task: str, order: list[str], baseline: str)
     trunc = e["truncated_share"]
     lines = [f"## {e['label']}", "",
              f"{e['primary_metric']} on {sizes.get('report', '?'):,} report items "
-             f"({e['report_split'].rsplit('/', 1)[-1] or 'Hub'}); {sizes.get('train', '?'):,} training and "
+             f"({e['report_split'].rsplit('/', 1)[-1] or 'Hub'}); {sizes.get('train', '?'):,} training"
+             + (f" ({e['training_draw']})" if e.get("training_draw") else "") + " and "
              f"{sizes.get('select', '?'):,} selection rows; "
              f"{'–' if trunc is None else f'{trunc:.1%}'} of report items truncated.", ""]
     lines += [f"Note on the data: {'; '.join(e['notes'])}.", ""] if e.get("notes") else []

@@ -38,6 +38,10 @@ def method_text(a: dict[str, Any]) -> str:
         "P-values below 1e-4 print as `< 1e-04`."
         + (f" {untestable} comparisons have a side with one seed: seed variance unknown, no verdict."
            if untestable else "")
+        + (" The suite draws several training subsets: every run of a (training subset, seed) pair is a "
+           "replicate, so n, the t-intervals and the seed level of the bootstrap count subsets × seeds "
+           "and include which training examples were drawn, not only the initialisation."
+           if st.get("replicates", "seeds") != "seeds" else "")
     )
 
 

@@ -63,7 +63,7 @@ def encoder_for(task: Any, data: TaskData, model: ModelRef, tokenizer: Any,
         if role not in memo:
             split = data.splits[role]
             key = hashlib.sha256(json.dumps(
-                [model.id, model.revision, task.name, task.options.model_dump(mode="json"),
+                [model.id, model.revision, task.name, split_options(task.options, role),
                  role, data.sources[role].sha256, type(tokenizer).__name__, code_fingerprint(task_cls)],
                 sort_keys=True).encode()).hexdigest()[:20]
             path = Path(cache_dir) / "tokens" / f"{key}.arrow"
@@ -77,6 +77,12 @@ def encoder_for(task: Any, data: TaskData, model: ModelRef, tokenizer: Any,
     return encoded
 
 
+def split_options(options: Any, role: Role) -> dict[str, Any]:
+    """What of a task's options a split's caches are keyed by (``TaskOptions.split_identity``)."""
+    split_identity = getattr(options, "split_identity", None)
+    return split_identity(role) if callable(split_identity) else options.model_dump(mode="json")
+
+
 def prepare_job(task: Any, model: ModelRef, data: TaskData, *, seed: int, device: str,
                 cache_dir: Path, progress: Any = None,
                 report: Callable[[int, float], None] | None = None,
@@ -85,9 +91,12 @@ def prepare_job(task: Any, model: ModelRef, data: TaskData, *, seed: int, device
     ``plugins``: the run's plugin manager, which strategies use to find other plugins (samplers)."""
     from tlbench.engine.model import load_tokenizer
     from tlbench.interfaces import Job
+    from tlbench.model_checks import loaded_tokenizer_problem
 
     _quiet_libraries()
     tokenizer = load_tokenizer(model.path)
+    if problem := loaded_tokenizer_problem(model.path, tokenizer):  # its ids would index past the model
+        raise TlbenchError(f"model {model.id!r}: {problem}")
     job = Job(task=task, model=model, data=data, seed=seed, device=device, cache_dir=Path(cache_dir),
               encoded=encoder_for(task, data, model, tokenizer, cache_dir),
               pad_id=tokenizer.pad_token_id or 0, progress=progress,
@@ -101,8 +110,12 @@ def resolve_model(model_id: str, plugins: Plugins) -> ModelRef:
     """Where a model's files are (a plugin's offline copy, a local path, or the Hub id) and its
     identity: the sha256 of its weights when local, else the Hub commit transformers resolved."""
     from tlbench.engine.model import hub_revision, weights_hash
+    from tlbench.model_checks import hub_problem, resolve, unresolved_message
 
-    path = str(plugins.resolve_model(model_id) or model_id)
+    found = resolve(model_id, plugins)
+    if found.path is None and (why := hub_problem(model_id)):  # found nowhere: fail now, not after
+        raise TlbenchError(unresolved_message(model_id, found, why))  # transformers' retries
+    path = str(found.path) if found.origin == "plugin" else model_id
     return ModelRef(model_id, path, weights_hash(path) or hub_revision(path))
 
 
@@ -162,6 +175,7 @@ class Runner:
             "task_name": cell.task_name, "model": cell.model, "seed": run.seed,
             "variant": run.variant, "trial_number": run.trial_number, "tuning_key": run.tuning_key,
             "tuned_params": run.params, "train_size": cell.train_size,
+            "train_subset": getattr(cell.task_options, "train_subset", 0),
             "params": cell.resolved(), "started_at": _now(), "status": "failed", "error": "",
         }
         try:

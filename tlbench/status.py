@@ -75,7 +75,7 @@ def status_table(cells: list[Any], suite: Any, store: Any, tuner: Any) -> Table:
         # accessor; the number is per study, the id is what the heartbeat table holds)
         shown = ", ".join(f"{t.user_attrs.get('worker', '?')} ({age(ages.get(t._trial_id))})"
                           for t in running)
-        table.add_row(c.strategy, c.task, trials, str(failed), shown or "–", seeds("default"),
+        table.add_row(c.strategy, c.where, trials, str(failed), shown or "–", seeds("default"),
                       seeds("tuned") if tuner and tuner.tunable(c) else "= default")
     return table
 

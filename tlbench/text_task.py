@@ -16,7 +16,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tlbench.data import cap, carve, label_names, load_split, mirror_file
+from tlbench.data import (
+    cap,
+    carve,
+    carved_class_counts,
+    draw_train,
+    label_names,
+    load_split,
+    mirror_file,
+    mirror_labels,
+)
 from tlbench.interfaces import HeadSpec, Task, TaskData
 
 
@@ -111,6 +120,9 @@ class TextTask(Task):
     train_split: ClassVar[str] = "train"
     select_split: ClassVar[str | None] = None
     report_split: ClassVar[str] = "validation"
+    #: training subsets, and per-class sizes for a classification (a regression has no classes:
+    #: ``Task.sampling_problem`` refuses them by its head)
+    training_draws: ClassVar[frozenset[str]] = frozenset({"subset", "per_class"})
 
     @property
     def head(self) -> HeadSpec:
@@ -141,14 +153,40 @@ class TextTask(Task):
             select, select_src = self._load(data_dir, self.select_split)
         report, report_src = self._load(data_dir, self.report_split)
         full_report = len(report)
-        train = cap(train, o.max_train_examples, o.split_seed, strat)
+        names = self.class_names(data_dir)
+        # the training rows: a cap or a per-class size, drawn with the subset's seed (subset 0:
+        # split_seed); the select and report rows keep split_seed, the same for every subset
+        train = draw_train(train, o, strat, names, where=f"{self.name} ({self.train_split} split)")
         select = cap(select, o.max_eval_examples, o.split_seed, strat)
         report = cap(report, o.max_eval_examples, o.split_seed, strat)
         label = self.name if len(report) == full_report else f"{self.name}[{self.report_split}:{len(report)}]"
-        names = self.class_names(data_dir)
         return TaskData(splits={"train": train, "select": select, "report": report},
                         sources={"train": train_src, "select": select_src, "report": report_src},
                         label_names=names, label=label)
+
+    def train_class_counts(self, data_dir: Path | None) -> dict[str, int] | None:
+        """Training rows of each class once the selection rows are carved off (what a per-class size
+        draws from), from the training split's label column alone, for validation; None for a
+        regression or where the labels are not known without loading (the Hub)."""
+        if self.regression:
+            return None
+        labels = self.train_labels(data_dir)
+        if labels is None:
+            return None
+        names = self.class_names(data_dir)
+        o = self.options
+        carved = o.select_examples if self.select_split is None else None
+        counts = carved_class_counts(labels, len(names), carved, o.split_seed)
+        return None if counts is None else dict(zip(names, counts, strict=True))
+
+    def train_labels(self, data_dir: Path | None) -> list[int] | None:
+        """The training split's class ids, read from the mirror file's label column (None: no mirror)."""
+        if data_dir is None:
+            return None
+        path = mirror_file(data_dir, self.folder, self.train_split)
+        if not path.is_file():
+            return None
+        return [int(v) for v in mirror_labels(path, self.label_column)]
 
     def class_names(self, data_dir: Path | None) -> tuple[str, ...]:
         """The classes in label-id order: the mirror's labels.json, else :attr:`default_labels`."""

@@ -109,6 +109,8 @@ class TokenTagging(Task):
     tags_column: ClassVar[str] = "ner_tags"
     primary_metric = "f1"
     secondary_metrics: ClassVar[tuple[str, ...]] = ("precision", "recall")
+    #: training subsets (the cap drawn with ``train_seed``); no per-class sizes: labels are per token
+    training_draws: ClassVar[frozenset[str]] = frozenset({"subset"})
 
     def types(self, split: Any) -> tuple[str, ...]:
         """The entity types scored one by one (``f1_<TYPE>``)."""
@@ -206,7 +208,9 @@ class Conll2003(TokenTagging):
         loaded = {role: self._load(data_dir, split, tags) for role, split in self.split_names.items()}
         full_report = len(loaded["report"][0])
         sizes = {"train": o.max_train_examples, "select": o.max_eval_examples, "report": o.max_eval_examples}
-        splits = {role: cap(ds, sizes[role], o.split_seed) for role, (ds, _) in loaded.items()}
+        # the training rows with the subset's seed (subset 0: split_seed); select and report split_seed's
+        splits = {role: cap(ds, sizes[role], o.train_seed if role == "train" else o.split_seed)
+                  for role, (ds, _) in loaded.items()}
         n = len(splits["report"])
         label = self.name if n == full_report else f"{self.name}[{self.split_names['report']}:{n}]"
         return TaskData(splits=splits, sources={role: src for role, (_, src) in loaded.items()},  # type: ignore[arg-type]

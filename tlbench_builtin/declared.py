@@ -139,7 +139,9 @@ class Declared:
         """The task's data from its loaded splits by role, with the options' caps (seeded)."""
         o = self.options
         sizes = {"train": o.max_train_examples, "select": o.max_eval_examples, "report": o.max_eval_examples}
-        splits = {role: cap(ds, sizes[role], o.split_seed) for role, (ds, _) in loaded.items()}
+        # the training rows with the subset's seed (subset 0: split_seed); select and report split_seed's
+        splits = {role: cap(ds, sizes[role], o.train_seed if role == "train" else o.split_seed)
+                  for role, (ds, _) in loaded.items()}
         n, full = len(splits["report"]), len(loaded["report"][0])
         return TaskData(splits=splits, sources={role: src for role, (_, src) in loaded.items()},
                         label_names=names, label=self.data_label(n, capped=n != full))

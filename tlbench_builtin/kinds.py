@@ -26,7 +26,7 @@ from pydantic import Field
 
 from tlbench import DataError, HeadSpec, Register, TaskData, TextTask, hookimpl
 from tlbench.tabular import Sample
-from tlbench_builtin.declared import Declared, DeclaredOptions, LazyHead, label_ids
+from tlbench_builtin.declared import Declared, DeclaredOptions, LazyHead, _column, label_ids
 from tlbench_builtin.span_kinds import ExtractiveQa, TokenClassification
 
 __all__ = ["Classification", "ExtractiveQa", "KINDS", "PairClassification", "Regression",
@@ -111,6 +111,16 @@ class Classification(_Text):
 
     def class_names(self, data_dir: Path | None) -> tuple[str, ...]:
         return self.label_names()
+
+    def train_labels(self, data_dir: Path | None) -> list[int] | None:
+        """The training files' label column as class ids (read once, cached); None for the Hub."""
+        o = self.options
+        if o.hub is not None:
+            return None
+        paths = tuple(self.files(o.train_split))
+        stamps = tuple((p.stat().st_size, p.stat().st_mtime) for p in paths)
+        values = _column(paths, stamps, o.column("label"))
+        return label_ids(list(values), self.label_names(), ", ".join(map(str, paths)))
 
     def normalize(self, ds: Any, where: str) -> Any:
         ids = label_ids(ds["label"], self.label_names(), where)

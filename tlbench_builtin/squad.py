@@ -190,6 +190,8 @@ class ExtractiveQA(Task):
     options: SquadOptions
     primary_metric = "f1"
     secondary_metrics: ClassVar[tuple[str, ...]] = ("exact_match",)
+    #: training subsets (the cap drawn with ``train_seed``); no per-class sizes: no classes
+    training_draws: ClassVar[frozenset[str]] = frozenset({"subset"})
     metric_scale: ClassVar[float] = 100.0  # the official script's percentages
 
     @property
@@ -332,7 +334,7 @@ class Squad(ExtractiveQA):
             report = cap(splits["report"], o.max_eval_examples, o.split_seed)
             label = (f"{self.name}[dev-articles]" if len(report) == full
                      else f"{self.name}[dev-articles,report:{len(report)}]")
-        splits = {"train": cap(splits["train"], o.max_train_examples, o.split_seed),
+        splits = {"train": cap(splits["train"], o.max_train_examples, o.train_seed),  # the subset's draw
                   "select": cap(splits["select"], o.max_eval_examples, o.split_seed),
                   "report": report}
         return TaskData(splits=splits, sources=sources, label=label)  # type: ignore[arg-type]

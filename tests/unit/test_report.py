@@ -322,3 +322,37 @@ def test_cells_not_above_the_trivial_baseline_get_no_verdict_and_such_tasks_no_r
     assert "**no strategy is above it on this task**" in md
     assert "not above trivial: no verdict" in row_of(md, "lora", "## imdb")
     assert "left out, no strategy above its trivial baseline: imdb" in md
+
+
+def test_several_models_are_rows_of_their_own_never_pooled(tmp_path):
+    from tlbench.analysis import analyse
+    from tlbench.report import leaderboard
+
+    def on(model: str, r):
+        return r.model_copy(update={"model": model, "run_id": f"{model}-{r.run_id}",
+                                    "cell_id": f"{model}-{r.cell_id}"})
+
+    records = [on(m, record(s, seed=seed, score=score + 0.01 * seed))
+               for m, base in (("org/small", 0.7), ("org/large", 0.8))
+               for s, score in (("full_finetune", base), ("linear_probe", base - 0.1)) for seed in range(3)]
+    a = analyse(records, baseline="full_finetune", n_resamples=200)
+    assert a["models"] == ["org/small", "org/large"]
+    assert a["baseline"] == "full_finetune · small"
+    rows = a["tasks"]["sst2"]["strategies"]
+    assert set(rows) == {"full_finetune · small", "linear_probe · small", "full_finetune · large",
+                         "linear_probe · large"}
+    assert all(x["n"] == 3 for x in rows.values())  # three seeds each, not six pooled
+    assert rows["full_finetune · large"]["mean"] == pytest.approx(0.81)
+    text = leaderboard(records, "s", baseline="full_finetune", analysis=a)
+    assert "Models: `org/small`, `org/large`" in text and "full_finetune · large" in text
+    one = analyse([r for r in records if r.model == "org/small"], baseline="full_finetune", n_resamples=200)
+    assert one["baseline"] == "full_finetune" and "full_finetune" in one["tasks"]["sst2"]["strategies"]
+
+
+def test_models_sharing_a_last_name_keep_their_whole_ids():
+    from tlbench.records import model_axis
+
+    rs = [record().model_copy(update={"model": m, "run_id": m}) for m in ("a/base", "b/base")]
+    out, baseline, _ = model_axis(rs, "full_finetune")
+    assert [r.strategy for r in out] == ["full_finetune · a/base", "full_finetune · b/base"]
+    assert baseline == "full_finetune · a/base"

@@ -31,7 +31,7 @@ TOKEN_POOLING = "none"
 
 def feature_key(job: Job, role: Role, pooling: str, layers: str = "last", *, precision: str = "auto") -> str:
     from tlbench.engine.model import autocast_dtype
-    from tlbench.runner import code_fingerprint
+    from tlbench.runner import code_fingerprint, split_options
 
     # the task's code and the data are in the key, as in the token cache: a changed ``Task.encode``
     # or data file must not reuse stale features. Data: every split file's sha256 (or Hub
@@ -41,7 +41,7 @@ def feature_key(job: Job, role: Role, pooling: str, layers: str = "last", *, pre
     # the numbers too: fp32 and bf16 features are never mixed up.
     dtype = autocast_dtype(job.device, precision)
     config = {"model": job.model.id, "revision": job.model.revision, "task": job.task.name,
-              "task_options": job.task.options.model_dump(mode="json"), "role": role,
+              "task_options": split_options(job.task.options, role), "role": role,
               "pooling": pooling, "layers": layers, "format": 3,
               "code": code_fingerprint(type(job.task)), "data": job.data.sources[role].sha256,
               "sources": {r: s.sha256 for r, s in sorted(job.data.sources.items())},

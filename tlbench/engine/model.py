@@ -116,17 +116,20 @@ def uses_token_types(config: Any) -> bool:
 def position_limit(backbone: torch.nn.Module) -> int | None:
     """The longest input the model's position embeddings cover (None when the config gives no
     limit): ``max_position_embeddings`` (GPT-2: ``n_positions``), less the positions RoBERTa-style
-    embeddings reserve below their padding index (their position embedding has ``padding_idx``)."""
-    config: Any = getattr(backbone, "config", None)
-    limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
-    if not isinstance(limit, int):
-        return None
+    embeddings reserve below their padding index (their position embedding has ``padding_idx``).
+    The config keys are :func:`tlbench.model_checks.config_position_limit`'s, which validation
+    reads from config.json (without the module, so without the reserved positions)."""
+    from tlbench.model_checks import config_position_limit
+
+    reserved = 0
     for module in backbone.modules():
         positions = getattr(module, "position_embeddings", None)
         padding = getattr(positions, "padding_idx", None)
         if isinstance(positions, torch.nn.Embedding) and padding is not None:
-            return limit - (padding + 1)
-    return limit
+            reserved = padding + 1
+            break
+    found = config_position_limit(getattr(backbone, "config", None), reserved)
+    return found[0] if found else None
 
 
 def check_max_length(backbone: torch.nn.Module, max_length: int | None) -> None:
