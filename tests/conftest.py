@@ -14,6 +14,12 @@ from tests.postgres import postgres_url  # noqa: F401  (a fixture: a fresh Postg
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
+# Under pytest-xdist (README's test command runs two workers), each worker's torch takes one thread:
+# two workers on two cores, not four threads fighting for them. Set before anything imports torch;
+# the subprocesses a test starts inherit it.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 # Tests use the offline mirror beside the checkout (never copied into the project).
 if "TLBENCH_DATA_DIR" not in os.environ and SHARED_DATA.is_dir():
     os.environ["TLBENCH_DATA_DIR"] = str(SHARED_DATA)

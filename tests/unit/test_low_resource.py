@@ -243,7 +243,7 @@ def test_learning_curves_over_per_class_sizes_state_their_intervals(tmp_path):
     md = (tmp_path / "LEADERBOARD.md").read_text()
     assert "Learning curve over 8 (4/class), 16 (8/class), 128 (64/class) training examples" in md
     assert "each point the mean over 3 training subsets × seeds" in md
-    assert "`full_finetune` overtakes `linear_probe` from 16 training examples on." in md
+    assert "`full_finetune`'s mean overtakes `linear_probe`'s from 16 training examples on" in md
     assert "4/class -0.050 [" in md and "64/class +0.110 [" in md
     # the tables show the largest size: 3 subsets of one seed
     assert "(n=3: 0.850 0.860 0.870)" in md

@@ -148,13 +148,15 @@ def test_learning_curves_plot_and_name_the_crossover(tmp_path):
                for s, by_size in scores.items() for size, v in by_size.items() for k in range(3)]
     paths = write_report(records, "s", tmp_path, baseline="full_finetune")
     md = (tmp_path / "LEADERBOARD.md").read_text()
-    assert "`full_finetune` overtakes `linear_probe` from 1,000 training examples on." in md
+    assert "`full_finetune`'s mean overtakes `linear_probe`'s from 1,000 training examples on" in md
     # the crossover is the baseline's, whatever the strategies are called
     renamed = [r.but(strategy="ft") if r.strategy == "full_finetune" else r for r in records]
     write_report(renamed, "s", tmp_path / "renamed", baseline="ft")
-    assert ("`ft` overtakes `linear_probe` from 1,000 training examples on."
+    assert ("`ft`'s mean overtakes `linear_probe`'s from 1,000 training examples on"
             in (tmp_path / "renamed" / "LEADERBOARD.md").read_text())
     assert "Learning curve over 100, 1,000, 2,000 training examples" in md
+    # the order is stated with what the intervals support: here apart at every size (sd 0.01 a cell)
+    assert "the 95% interval excludes 0 at every size." in md
     # the tables show the largest size only: 3 seeds, not 9 runs
     assert "0.860 ± " in row_of(md, "full_finetune", "## Summary") and "(n=3: " in md and "(n=9" not in md
     assert (tmp_path / "plots" / "curve_sst2.png") in paths
@@ -356,3 +358,14 @@ def test_models_sharing_a_last_name_keep_their_whole_ids():
     out, baseline, _ = model_axis(rs, "full_finetune")
     assert [r.strategy for r in out] == ["full_finetune · a/base", "full_finetune · b/base"]
     assert baseline == "full_finetune · a/base"
+
+
+def test_a_curve_order_the_intervals_do_not_support_is_not_claimed(tmp_path):
+    noise = (0.0, 0.1, -0.1)  # wide seed spread: a 0.01 gap in the means is no order
+    scores = {"full_finetune": {100: 0.61, 1000: 0.71}, "linear_probe": {100: 0.60, 1000: 0.70}}
+    records = [record(s, seed=k, train_size=size, score=v + noise[k])
+               for s, by_size in scores.items() for size, v in by_size.items() for k in range(3)]
+    write_report(records, "s", tmp_path, baseline="full_finetune")
+    md = (tmp_path / "LEADERBOARD.md").read_text()
+    assert "`full_finetune`'s mean is above `linear_probe`'s at every size" in md
+    assert "at no size does the 95% interval exclude 0, so no order is shown." in md
