@@ -162,11 +162,13 @@ def _curve_text(curve: dict[str, Any], baseline: str) -> str:
     for other, at in curve.get("crossovers", {}).items():
         text += (f" `{baseline}`'s mean is above `{other}`'s at every size" if at == "always" else
                  f" `{baseline}`'s mean overtakes `{other}`'s from {at:,.0f} training examples on"
-                 if at is not None else f" `{baseline}`'s mean does not stay above `{other}`'s at the sizes run")
+                 if at is not None
+                 else f" `{baseline}`'s mean does not stay above `{other}`'s at the sizes run")
         diffs = curve.get("differences", {}).get(other) or []
         apart = [d["label"] for d in diffs if d["ci95"][0] is not None
                  and (d["ci95"][0] > 0 or d["ci95"][1] < 0)]
-        text += (f"; the 95% interval excludes 0 at {', '.join(apart)} only." if apart and len(apart) < len(diffs)
+        some = apart and len(apart) < len(diffs)
+        text += (f"; the 95% interval excludes 0 at {', '.join(apart)} only." if some
                  else "; the 95% interval excludes 0 at every size." if apart
                  else "; at no size does the 95% interval exclude 0, so no order is shown." if diffs
                  else ".")
