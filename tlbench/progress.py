@@ -73,12 +73,17 @@ def outcome_line(kind: str, record: Any) -> str:
 
 
 def run_summary(records: list[Any], suite: str) -> Table:
-    """Mean ± sd of the primary metric per strategy and task, over every finished seed."""
+    """Mean ± sd of the primary metric per strategy and task, over every finished seed: a row per
+    strategy, and per model and training size where the suite has several (never pooled)."""
     from rich.table import Table
 
-    from tlbench.records import reported
+    from tlbench.analysis import size_label
+    from tlbench.records import model_axis, reported
     from tlbench.report import mean_sd
 
+    records, _, _ = model_axis(records, "")
+    records = [r.model_copy(update={"strategy": f"{r.strategy} [{size_label(r.train_size)}]"})
+               if r.train_size is not None else r for r in records]
     by_cell = reported(records)
     tasks = list(dict.fromkeys(t for _, t in by_cell))
     table = Table(title=f"{suite}: reported score, mean ± sd over seeds")

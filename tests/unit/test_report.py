@@ -369,3 +369,24 @@ def test_a_curve_order_the_intervals_do_not_support_is_not_claimed(tmp_path):
     md = (tmp_path / "LEADERBOARD.md").read_text()
     assert "`full_finetune`'s mean is above `linear_probe`'s at every size" in md
     assert "at no size does the 95% interval exclude 0, so no order is shown." in md
+
+
+def test_the_run_summary_keeps_models_and_sizes_apart():
+    from rich.console import Console
+
+    from tlbench.progress import run_summary
+
+    def on(model: str, r):
+        return r.model_copy(update={"model": model, "run_id": f"{model}-{r.run_id}",
+                                    "cell_id": f"{model}-{r.cell_id}"})
+
+    records = [on(m, record("linear_probe", seed=k, train_size=size, score=base + size / 10_000))
+               for m, base in (("org/small", 0.6), ("org/large", 0.8)) for size in (100, 1000)
+               for k in range(3)]
+    console = Console(record=True, width=200)
+    console.print(run_summary(records, "s"))
+    text = console.export_text()
+    for row, mean in (("linear_probe · small [100]", "0.610"), ("linear_probe · small [1,000]", "0.700"),
+                      ("linear_probe · large [100]", "0.810"), ("linear_probe · large [1,000]", "0.900")):
+        line = next(x for x in text.splitlines() if row in x)
+        assert f"{mean} ± 0.000 (n=3)" in line, line
