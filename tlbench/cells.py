@@ -9,6 +9,7 @@ by the suite), and the compatibility problems :func:`tlbench.config.load_suite` 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from tlbench.config import Component, Suite, merge_options
@@ -152,19 +153,13 @@ def sampling_problems(suite: Suite, plugins: Plugins) -> list[str]:
     draw (every size "full" and no task capped)."""
     problems: list[str] = []
     drawn = False
-    for model in suite.models:
-        for t in suite.tasks:
-            factory = plugins.tasks.get(t.name).factory
-            for s in suite.strategies:
-                _, t_opts = merged_options(suite, plugins, s, t, model)
-                for size in suite.train_sizes or (None,):
-                    sized = at_size(t_opts, size)
-                    n = subsets_of(suite, sized)
-                    drawn = drawn or n > 1
-                    why = factory(t.name, at_size(sized, None, 1 if n > 1 else 0)).sampling_problem()
-                    if why:
-                        at = f" at train_sizes {_shown(size)}" if size is not None else ""
-                        problems.append(f"tasks.{t.label}{at}: {why}")
+    for t, factory, size, sized in _sized_tasks(suite, plugins):
+        n = subsets_of(suite, sized)
+        drawn = drawn or n > 1
+        why = factory(t.name, at_size(sized, None, 1 if n > 1 else 0)).sampling_problem()
+        if why:
+            at = f" at train_sizes {_shown(size)}" if size is not None else ""
+            problems.append(f"tasks.{t.label}{at}: {why}")
     if suite.subsets > 1 and not drawn:
         problems.append(f"subsets: {suite.subsets} draws of the training rows, but no cell draws them (every "
                         f"training size is \"full\" and no task sets max_train_examples or train_per_class): "
@@ -181,31 +176,37 @@ def class_count_problems(suite: Suite, plugins: Plugins) -> list[str]:
     from tlbench.errors import DataError
 
     problems: list[str] = []
+    for t, factory, size, sized in _sized_tasks(suite, plugins):
+        k = getattr(sized, "train_per_class", None)
+        if k is None:
+            continue
+        task = factory(t.name, sized)
+        count = getattr(task, "train_class_counts", None)
+        try:
+            counts = count(suite.data_dir) if callable(count) else None
+        except (DataError, OSError, ValueError):  # a broken file: the run's loading says so
+            counts = None
+        short = {c: n for c, n in (counts or {}).items() if n < k}
+        if short:
+            at = f" at train_sizes {_shown(size)}" if size is not None else ""
+            listed = ", ".join(f"class {c!r} has {n}" for c, n in short.items())
+            problems.append(f"tasks.{t.label}{at}: per_class = {k} needs {k} training rows of "
+                            f"every class, but {listed} (training rows left after carving the "
+                            f"selection rows); the most every class has is "
+                            f"{min((counts or {}).values())}")
+    return list(dict.fromkeys(problems))
+
+
+def _sized_tasks(suite: Suite, plugins: Plugins) -> Iterator[tuple[Any, Any, TrainSize | None, Any]]:
+    """Every (task component, its factory, training size, its options at that size) of the grid's
+    cells: model x task x strategy x size, the task's options merged as the cell has them."""
     for model in suite.models:
         for t in suite.tasks:
             factory = plugins.tasks.get(t.name).factory
             for s in suite.strategies:
                 _, t_opts = merged_options(suite, plugins, s, t, model)
                 for size in suite.train_sizes or (None,):
-                    sized = at_size(t_opts, size)
-                    k = getattr(sized, "train_per_class", None)
-                    if k is None:
-                        continue
-                    task = factory(t.name, sized)
-                    count = getattr(task, "train_class_counts", None)
-                    try:
-                        counts = count(suite.data_dir) if callable(count) else None
-                    except (DataError, OSError, ValueError):  # a broken file: the run's loading says so
-                        counts = None
-                    short = {c: n for c, n in (counts or {}).items() if n < k}
-                    if short:
-                        at = f" at train_sizes {_shown(size)}" if size is not None else ""
-                        listed = ", ".join(f"class {c!r} has {n}" for c, n in short.items())
-                        problems.append(f"tasks.{t.label}{at}: per_class = {k} needs {k} training rows of "
-                                        f"every class, but {listed} (training rows left after carving the "
-                                        f"selection rows); the most every class has is "
-                                        f"{min((counts or {}).values())}")
-    return list(dict.fromkeys(problems))
+                    yield t, factory, size, at_size(t_opts, size)
 
 
 def _shown(size: TrainSize) -> str:
