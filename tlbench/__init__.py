@@ -33,6 +33,7 @@ from tlbench.errors import suggest as did_you_mean
 from tlbench.grid import Cell, Run, build_grid, build_runs
 from tlbench.hookspecs import Register, hookimpl, hookspec
 from tlbench.interfaces import (
+    DESCRIPTIVE,
     HEAD_KINDS,
     NEUTRAL_DEFAULT,
     ROLES,
@@ -109,8 +110,8 @@ __all__ = [
     "Cell", "Component", "Entry", "Plugins", "Register", "Registry", "Run", "Suite", "build_grid",
     "build_runs", "get_plugins", "hookimpl", "hookspec", "load_suite",
     # the plugin contract
-    "HEAD_KINDS", "NEUTRAL_DEFAULT", "ROLES", "DataSource", "Fitted", "HeadKind", "HeadSpec", "Job",
-    "ModelRef", "Options",
+    "DESCRIPTIVE", "HEAD_KINDS", "NEUTRAL_DEFAULT", "ROLES", "DataSource", "Fitted", "HeadKind", "HeadSpec",
+    "Job", "ModelRef", "Options",
     "Progress", "Role", "Strategy", "StrategyOptions", "Task", "TaskData", "TaskOptions",
     # reusable bases, options and search spaces
     "Choice", "EncoderOptions", "EncoderStrategy", "EngineOptions", "EngineStrategy", "Float", "Int",

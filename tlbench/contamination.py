@@ -135,7 +135,8 @@ def _declared_now(model_id: str, plugins: Plugins, asked: dict[str, TrainingData
 
 
 def contamination(records: Iterable[RunRecord], plugins: Plugins | None = None) -> dict[str, Note]:
-    """Task label -> :class:`Note`, for each task whose declared sources (``Task.source_datasets``,
+    """Task label -> :class:`Note`, for each task whose declared sources (the records'
+    ``data.source_datasets``; for records made before they were recorded, ``Task.source_datasets``
     looked up by the records' ``task_name`` in ``plugins``, default :func:`tlbench.plugins.get_plugins`)
     match a training dataset of the records' model (``provenance.model.training_data``; for older
     records, what the installed plugins declare for that model id now). Tasks without a match, and
@@ -145,7 +146,7 @@ def contamination(records: Iterable[RunRecord], plugins: Plugins | None = None) 
 
         plugins = get_plugins()
     #: label -> the (task_name, model, declaration) already matched
-    seen: dict[str, set[tuple[str, str, str, tuple[str, ...]]]] = {}
+    seen: dict[str, set[tuple[str, str, str, tuple[str, ...], tuple[str, ...]]]] = {}
     found: dict[str, list[Match]] = {}
     names: dict[str, str] = {}
     asked: dict[str, TrainingDataInfo | None] = {}
@@ -156,12 +157,15 @@ def contamination(records: Iterable[RunRecord], plugins: Plugins | None = None) 
         data = model.training_data or _declared_now(model.id, plugins, asked)
         if data is None:
             continue
-        key = (record.task_name, model.id, data.source, data.datasets)
+        key = (record.task_name, model.id, data.source, data.datasets,
+               record.data.source_datasets if record.data is not None else ())
         if key in seen.setdefault(record.task, set()):
             continue
         seen[record.task].add(key)
         names.setdefault(record.task, record.task_name)
-        for dataset, source in matches(_task_sources(record.task_name, plugins), data.datasets):
+        sources = (record.data.source_datasets if record.data is not None and record.data.source_datasets
+                   else _task_sources(record.task_name, plugins))
+        for dataset, source in matches(sources, data.datasets):
             match = Match(model.id, dataset, source, data.source)
             if match not in found.setdefault(record.task, []):
                 found[record.task].append(match)

@@ -42,6 +42,11 @@ HEAD_KINDS: tuple[HeadKind, ...] = get_args(HeadKind)
 #: ids (:meth:`Options.identity`), so adding it does not orphan every stored record.
 NEUTRAL_DEFAULT: dict[str, JsonValue] = {"tlbench_neutral_default": True}
 
+#: Mark an option that only describes (where data came from, a note for the page) and never changes
+#: what runs: ``Field(..., json_schema_extra=DESCRIPTIVE)``. It is never part of cell or run ids, so
+#: editing it keeps every stored record of the cell.
+DESCRIPTIVE: dict[str, JsonValue] = {"tlbench_descriptive": True}
+
 
 class Options(BaseModel):
     """Base of every plugin's options: frozen, and unknown keys are errors."""
@@ -50,10 +55,13 @@ class Options(BaseModel):
 
     def identity(self) -> dict[str, Any]:
         """The options as ids hash them: every field, except those marked :data:`NEUTRAL_DEFAULT`
-        while they keep their default."""
+        while they keep their default, and those marked :data:`DESCRIPTIVE`."""
         out = self.model_dump(mode="json")
         for name, info in type(self).model_fields.items():
             extra = info.json_schema_extra
+            if isinstance(extra, dict) and extra.get("tlbench_descriptive"):
+                out.pop(name, None)
+                continue
             if isinstance(extra, dict) and extra.get("tlbench_neutral_default") and name in out \
                     and getattr(self, name) == info.get_default(call_default_factory=True):
                 del out[name]

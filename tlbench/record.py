@@ -138,6 +138,9 @@ class DataInfo(_Frozen):
     sources: dict[str, Source]  # role -> where it came from
     truncated_share: dict[str, float | None] = {}  # role -> share of examples cut by max_length
     label_names: tuple[str, ...] = ()  # the classes, in label-id order (empty for QA/regression)
+    #: where the task says its data comes from (``Task.source_datasets``; a declared task's
+    #: ``source_datasets``): what the contamination notes match. Empty in records made before it.
+    source_datasets: tuple[str, ...] = ()
 
 
 class Cost(_Frozen):

@@ -345,6 +345,7 @@ class Runner:
                             for r, s in data.sources.items()},
                 "truncated_share": {r: task.truncated_share(job.encoded(r)) for r in data.splits},
                 "label_names": list(data.label_names),
+                "source_datasets": list(task.source_datasets),
             },
             "cost": {
                 "trainable_params": trainable, "total_params": total,

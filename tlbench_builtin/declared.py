@@ -101,8 +101,13 @@ class Declared:
     options: Any
     canonical: ClassVar[dict[str, str]] = {}
     label_role: ClassVar[str | None] = None
+    #: a kind has no fixed source: each declared task's are the suite's ``source_datasets``
     source_datasets: ClassVar[tuple[str, ...]] = ()
     is_kind: ClassVar[bool] = True
+
+    def __init__(self, name: str, options: Any):
+        super().__init__(name, options)  # type: ignore[call-arg]
+        self.source_datasets = tuple(options.source_datasets)  # type: ignore[misc]
 
     # -- files --------------------------------------------------------------------------------
     def _base(self) -> Path:

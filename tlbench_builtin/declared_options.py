@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
-from tlbench import TaskOptions, did_you_mean
+from tlbench import DESCRIPTIVE, TaskOptions, did_you_mean
 from tlbench.tabular import file_format
 
 __all__ = ["DeclaredOptions"]
@@ -36,6 +36,11 @@ class DeclaredOptions(TaskOptions):
     select_split: str | None = Field(None, description="the split chosen on [default: carved from train]")
     report_split: str | None = Field(None, description="the split reported [default: the only other split]")
     primary_metric: str | None = Field(None, description="the metric tuning and the leaderboard use")
+    source_datasets: list[str] = Field(
+        default_factory=list, json_schema_extra=DESCRIPTIVE,
+        description="where the data comes from, as a model's training data would name it (e.g. "
+                    "[\"sst2\", \"stanford sentiment treebank\"]): the leaderboard notes the task when a "
+                    "model was trained on one of them; not part of ids")
     _suite_dir: Path | None = PrivateAttr(None)
     _label: str = PrivateAttr("")
 
@@ -51,6 +56,12 @@ class DeclaredOptions(TaskOptions):
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
             raise ValueError(f"columns: unknown role {bad[0]!r}.{hint} "
                              f"Roles of this kind: {', '.join(self.roles)}")
+        import re
+
+        nameless = [s for s in self.source_datasets if not re.search(r"[A-Za-z0-9]", s)]
+        if nameless:
+            raise ValueError(f"source_datasets: {nameless[0]!r} has no letters or digits to match "
+                             "a training dataset's name with")
         if self.primary_metric is not None and self.primary_metric not in self.metrics:
             raise ValueError(f"primary_metric {self.primary_metric!r} is not offered by this kind; "
                              f"choose one of {', '.join(self.metrics)}")

@@ -65,3 +65,42 @@ def test_model_training_data_is_recorded_and_marks_the_task(tmp_path, with_fakes
         assert str(model.parent) not in declared.source  # no machine path in the record
         notes = contamination([record], plugins)
     assert list(notes) == ["sourced_task"] and notes["sourced_task"].datasets == ("fakeset_pairs.jsonl.gz",)
+
+
+DECLARED = """
+models = ["{model}"]
+seeds = [0]
+
+[tasks.reviews]
+kind = "classification"
+data_files = {{ train = "train.csv", test = "test.csv" }}
+select_examples = 6
+source_datasets = {sources}
+
+[strategies.fake_strategy]
+"""
+
+
+@pytest.mark.parametrize(("sources", "noted"), [('["FakeSet"]', True), ('["other_corpus"]', False),
+                                                 ("[]", False)])
+def test_a_declared_task_names_its_sources_and_is_noted(tmp_path, with_fakes, model, sources, noted):
+    """A task declared from files says where its data comes from (``source_datasets``, a suite
+    key): the record keeps it and the note follows, with no plugin in between."""
+    rows = "\n".join(f"review number {i} {'good' if i % 2 else 'bad'},{i % 2}" for i in range(30))
+    for split in ("train", "test"):
+        (tmp_path / f"{split}.csv").write_text("text,label\n" + rows + "\n")
+    path = tmp_path / "s.toml"
+    path.write_text(DECLARED.format(model=model, sources=sources))
+    plugins = with_fakes
+    if True:
+        suite = load_suite(path, plugins)
+        (cell,) = build_grid(suite, plugins)
+        record = Runner(suite, plugins, device="cpu", cache_dir=tmp_path / "cache").execute(cell.runs()[0])
+        assert record.ok, record.error
+        assert record.data is not None and record.data.source_datasets == tuple(json.loads(sources))
+        notes = contamination([record], plugins)
+    if noted:
+        assert notes["reviews"].datasets == ("fakeset_pairs.jsonl.gz",)
+        assert "reviews (FakeSet)" in notes["reviews"].sentence
+    else:
+        assert notes == {}

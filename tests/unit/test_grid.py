@@ -70,3 +70,17 @@ def test_an_option_added_with_a_neutral_default_keeps_the_ids_it_had():
     assert After().identity() == {"lr": 0.1, "plain": 7}
     assert {k: v for k, v in After().identity().items() if k != "plain"} == Before().identity()
     assert After(extra=5).identity() == {"lr": 0.1, "extra": 5, "plain": 7}
+
+
+def test_a_descriptive_option_is_never_part_of_ids():
+    """Options marked DESCRIPTIVE (a declared task's source_datasets) describe the data and change
+    nothing that runs: ids ignore them at any value, so editing one keeps the cell's records."""
+    from pydantic import Field
+
+    from tlbench import DESCRIPTIVE, TaskOptions
+
+    class Described(TaskOptions):
+        note: list[str] = Field(default_factory=list, json_schema_extra=DESCRIPTIVE)
+
+    assert Described(note=["sst2"]).identity() == Described().identity() == TaskOptions().identity()
+    assert Described(note=["sst2"], max_length=64).identity() != Described().identity()
