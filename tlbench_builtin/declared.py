@@ -55,12 +55,19 @@ def _column(paths: tuple[Path, ...], stamps: tuple[tuple[int, float], ...], colu
     return tuple(read_column(list(paths), column))
 
 
+def class_label_names(feature: Any) -> tuple[str, ...] | None:
+    """A ClassLabel's names in id order (or a sequence of ClassLabel's); None for other features."""
+    inner = getattr(feature, "feature", feature)
+    names = getattr(inner, "names", None)
+    return tuple(names) if names is not None and hasattr(inner, "int2str") else None
+
+
 def _named(ds: Any) -> Any:
     """``ds`` with ClassLabel columns (and sequences of them) turned into their label names."""
     for column, feature in ds.features.items():
         inner = getattr(feature, "feature", feature)
-        names = getattr(inner, "names", None)
-        if names is None or not hasattr(inner, "int2str"):
+        names = class_label_names(feature)
+        if names is None:
             continue
         values = ds[column]
         nested = inner is not feature
@@ -101,6 +108,8 @@ class Declared:
     options: Any
     canonical: ClassVar[dict[str, str]] = {}
     label_role: ClassVar[str | None] = None
+    #: a Hub dataset's ClassLabel names by canonical column (filled when a split is loaded)
+    _hub_classes: dict[str, tuple[str, ...]]
     #: a kind has no fixed source: each declared task's are the suite's ``source_datasets``
     source_datasets: ClassVar[tuple[str, ...]] = ()
     is_kind: ClassVar[bool] = True
@@ -108,6 +117,7 @@ class Declared:
     def __init__(self, name: str, options: Any):
         super().__init__(name, options)  # type: ignore[call-arg]
         self.source_datasets = tuple(options.source_datasets)  # type: ignore[misc]
+        self._hub_classes = {}
 
     # -- files --------------------------------------------------------------------------------
     def _base(self) -> Path:
@@ -157,15 +167,17 @@ class Declared:
 
     # -- labels -------------------------------------------------------------------------------
     def label_names(self) -> tuple[str, ...]:
-        """The suite's ``labels``, else the sorted distinct values of the training split's label
-        column (read whole, once per process)."""
+        """The suite's ``labels``; else a Hub dataset's ClassLabel names, in the dataset's own id
+        order; else the sorted distinct values of the training split's label column (read whole,
+        once per process)."""
         if self.options.labels is not None:
             return tuple(str(v) for v in self.options.labels)
         if self.label_role is None:
             return ()
         if self.options.hub is not None:
             raw, _ = self.raw_split(self.options.train_split)
-            return infer_labels(self.flatten(list(raw[self.canonical[self.label_role]])))
+            column = self.canonical[self.label_role]
+            return self._hub_classes.get(column) or infer_labels(self.flatten(list(raw[column])))
         paths = tuple(self.files(self.options.train_split))
         stamps = tuple((p.stat().st_size, p.stat().st_mtime) for p in paths)
         values = _column(paths, stamps, self.options.column(self.label_role))
@@ -269,6 +281,9 @@ class Declared:
                 raise DataError(f"{o.hub} ({o.config}) has no split {split!r}: {exc}") from None
             source = DataSource(f"hf://datasets/{o.hub}" + (f"/{o.config}" if o.config else "") + f":{split}",
                                 ds._fingerprint, f"{o.hub} {split} revision {o.revision}")
+            classes = {wanted[c]: n for c, f in ds.features.items()
+                       if c in wanted and (n := class_label_names(f)) is not None}
+            self._hub_classes = {**classes, **self._hub_classes}  # the first split loaded wins
         else:
             paths = self.files(split)
             text = [c for c, canon in wanted.items() if canon in self.text_like]
