@@ -51,6 +51,7 @@ from tlbench.interfaces import (
     TaskData,
     TaskOptions,
 )
+from tlbench.model_facts import ModelFacts
 from tlbench.plugins import Plugins, get_plugins
 from tlbench.progress import Progress
 from tlbench.registry import Entry, Registry
@@ -111,7 +112,7 @@ __all__ = [
     "build_runs", "get_plugins", "hookimpl", "hookspec", "load_suite",
     # the plugin contract
     "DESCRIPTIVE", "HEAD_KINDS", "NEUTRAL_DEFAULT", "ROLES", "DataSource", "Fitted", "HeadKind", "HeadSpec",
-    "Job", "ModelRef", "Options",
+    "Job", "ModelFacts", "ModelRef", "Options",
     "Progress", "Role", "Strategy", "StrategyOptions", "Task", "TaskData", "TaskOptions",
     # reusable bases, options and search spaces
     "Choice", "EncoderOptions", "EncoderStrategy", "EngineOptions", "EngineStrategy", "Float", "Int",

@@ -14,6 +14,7 @@ from typing import Any
 
 from tlbench.config import Component, Suite, merge_options
 from tlbench.interfaces import Options
+from tlbench.model_facts import ModelFacts
 from tlbench.plugins import Plugins
 from tlbench.record import PerClass, TrainSize
 
@@ -254,7 +255,8 @@ def _incompatible(suite: Suite, plugins: Plugins) -> list[str]:
                     f"but [[overrides]] give it different options for some of them "
                     f"({', '.join(changed)}): set them in "
                     f"[strategies.{s.label}], or use task_options to change a task")
-    for model in suite.models:
+    for i, model in enumerate(suite.models):
+        facts = model_facts(model, plugins)
         for t in suite.tasks:
             for s in suite.strategies:
                 s_opts, t_opts = merged_options(suite, plugins, s, t, model)
@@ -267,7 +269,22 @@ def _incompatible(suite: Suite, plugins: Plugins) -> list[str]:
                 if why:
                     problems.append(f"strategies.{s.label} on tasks.{t.label}: {why} (set a per-cell option "
                                     f"in [[overrides]] with strategy = {s.label!r}, task = {t.label!r})")
+                if facts is not None and (why := strategy.model_problem(facts)):
+                    problems.append(f"strategies.{s.label} with models[{i}] {model!r}: {why}")
     return list(dict.fromkeys(problems))
+
+
+def model_facts(model: str, plugins: Plugins) -> ModelFacts | None:
+    """What ``model``'s config.json says, found as the runner finds the model (a plugin, a local
+    directory, the Hugging Face cache) without the network; None when no config.json is at hand
+    (the model checks report a model that cannot be found)."""
+    from tlbench.model_checks import resolve
+
+    try:
+        found = resolve(model, plugins)
+    except Exception:  # noqa: BLE001 - a resolver that raises: model_problems reports it
+        return None
+    return ModelFacts.read(model, found.path)
 
 
 def _bad_spaces(suite: Suite, plugins: Plugins) -> list[str]:

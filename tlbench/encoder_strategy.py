@@ -21,6 +21,7 @@ from pydantic import Field
 
 from tlbench.engine.options import EngineOptions, head_problem
 from tlbench.interfaces import NEUTRAL_DEFAULT, Fitted, HeadSpec, Job, Strategy, StrategyOptions
+from tlbench.model_facts import ModelFacts
 from tlbench.space import Float
 
 
@@ -99,6 +100,12 @@ class EncoderStrategy(EngineStrategy):
 
     def problem(self, head: HeadSpec) -> str | None:
         return head_problem(head, self.options.head)
+
+    def model_problem(self, model: ModelFacts) -> str | None:
+        if self.options.layer_decay is not None and model.shared_layers:
+            return (f"layer_decay needs one set of weights per layer; {model.id} ({model.model_type}) "
+                    f"shares its weights between layers (ALBERT-style): unset layer_decay for it")
+        return None
 
     def prepare_backbone(self, backbone: Any, job: Job) -> Any:
         """The encoder the head sits on (``backbone`` is a transformers ``AutoModel``); subclasses

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 if TYPE_CHECKING:
     import numpy as np
 
+    from tlbench.model_facts import ModelFacts
     from tlbench.plugins import Plugins
     from tlbench.progress import Progress
 
@@ -415,6 +416,14 @@ class Strategy(ABC):
     def problem(self, head: HeadSpec) -> str | None:
         """Why this strategy, with its options, cannot serve a task needing ``head`` (None when it
         can). Checked for every cell when a suite is validated, before any compute."""
+        return None
+
+    def model_problem(self, model: ModelFacts) -> str | None:
+        """Why this strategy, with its options, cannot serve ``model`` (None when it can), from what
+        the model's config.json says (:class:`tlbench.ModelFacts`: its type, layers, whether
+        transformers has a masked-LM head for it, ...; a fact the config does not give is None:
+        let the cell go, and check again when the model is built). Checked for every model and
+        strategy when a suite is validated, before any compute, without torch."""
         return None
 
     def run_facts(self) -> dict[str, Any]:

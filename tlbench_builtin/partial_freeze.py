@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import Field
 
-from tlbench import EncoderOptions, EncoderStrategy, Int, hookimpl
+from tlbench import EncoderOptions, EncoderStrategy, Int, ModelFacts, hookimpl
 
 
 class PartialFreezeOptions(EncoderOptions):
@@ -26,6 +26,16 @@ class PartialFreeze(EncoderStrategy):
     Options = PartialFreezeOptions
     search_space = {**EncoderStrategy.search_space, "frozen_layers": Int(1, 4)}
     options: PartialFreezeOptions
+
+    def model_problem(self, model: ModelFacts) -> str | None:
+        k, layers = self.options.frozen_layers, model.layers
+        if layers is not None and k > layers:
+            return f"frozen_layers = {k}, but {model.id} has only {layers} layers"
+        if k > 0 and model.shared_layers:
+            return (f"partial_freeze cannot freeze {k} layer(s) of {model.id} ({model.model_type}): its "
+                    "layers share one set of weights (ALBERT-style), so freezing the bottom layers would "
+                    "freeze the top ones too. Use full_finetune, lora or linear_probe")
+        return super().model_problem(model)
 
     def choose_trainable(self, model: Any) -> None:
         """Freezes the input embeddings, every backbone parameter registered before the first

@@ -34,7 +34,7 @@ from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from tlbench import EncoderOptions, EncoderStrategy, Fitted, Float, Int, Job, Register, hookimpl
+from tlbench import EncoderOptions, EncoderStrategy, Fitted, Float, Int, Job, ModelFacts, Register, hookimpl
 from tlbench_builtin.lp_ft import add_compute, stage_summary
 
 #: stage-1 keys of the encoded rows: the text, not the labels
@@ -145,6 +145,14 @@ class Tapt(EncoderStrategy):
 
     def problem(self, head: Any) -> str | None:
         return self.inner_strategy().problem(head)
+
+    def model_problem(self, model: ModelFacts) -> str | None:
+        if model.masked_lm is False:
+            kind = "a causal decoder" if model.decoder else "a model"
+            return (f"tapt pretrains with a masked-LM head, and {model.id} is {kind} of type "
+                    f"{model.model_type!r}, for which transformers has none (AutoModelForMaskedLM serves "
+                    "e.g. bert, roberta, deberta-v2, electra, modernbert): use its inner strategy alone")
+        return self.inner_strategy().model_problem(model)
 
     def prepare_backbone(self, backbone: Any, job: Job) -> Any:
         if self._adapted is not None:

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from tlbench.interfaces import ModelRef, TaskOptions
+from tlbench.model_facts import ModelFacts
 from tlbench.testing import ToyTagTask, ToyTask, installed_plugins, tiny_bert
 
 torch = pytest.importorskip("torch")
@@ -156,9 +157,10 @@ SPAN_STEPS = {"max_steps": 3}
 SPAN_STRATEGIES = ("full_finetune", "partial_freeze", "linear_probe", "lora", "bitfit")
 _SQUAD_DATA: list[Any] = []
 
-#: (family, strategy) -> what the error says: combinations the strategy refuses when it builds the
-#: model (the cell fails with this error in its record; the grid goes on). ``problem()`` sees only the
-#: task's head, not the model, so these cannot be refused at validation.
+#: (family, strategy) -> what the error says: combinations the strategy refuses. Validation refuses
+#: them first, from the model's config.json (``Strategy.model_problem``: tests/unit/test_model_facts.py
+#: checks the messages); the strategy checks again when it builds the model (the cell fails with this
+#: error in its record; the grid goes on), for a config that does not tell.
 REFUSED = {
     ("llama", "bitfit"): "has no bias parameters",
     ("albert", "partial_freeze"): "shared between them",
@@ -223,6 +225,10 @@ def test_strategy_runs_on_family(family: str, strategy: str, kind: str,
         pytest.skip(f"{strategy} refuses {family} at validation: {problem}")
     start = time.perf_counter()
     refused = REFUSED.get((family, strategy))
+    facts = ModelFacts.read(model.id, Path(model.path))
+    assert facts is not None
+    at_validation = instance.model_problem(facts)
+    assert bool(at_validation) == bool(refused), at_validation  # refused at validation exactly then
     if refused:
         with pytest.raises(ValueError, match=refused):
             instance.fit(job)

@@ -16,7 +16,7 @@ from pydantic import Field
 # EncoderStrategy is the core's encoder-plus-head strategy (the built-in full_finetune is it as is):
 # its shared engine does the training, evaluation, saving and loading; a subclass only says which
 # parameters train.
-from tlbench import EncoderOptions, EncoderStrategy, Float, Register, hookimpl
+from tlbench import EncoderOptions, EncoderStrategy, Float, ModelFacts, Register, hookimpl
 
 # Import nothing heavy (torch, transformers) at module level: tlbench imports every plugin to list
 # them and to validate suites, and those commands must stay fast. Import inside methods instead.
@@ -42,6 +42,15 @@ class BitFit(EncoderStrategy):
     # weight_decay is left out: the engine never decays biases, so it would only touch the head.
     search_space = {"lr": Float(1e-4, 3e-3, log=True), "warmup_ratio": Float(0.0, 0.2)}
     options: BitFitOptions  # for type checkers: self.options is a validated BitFitOptions
+
+    def model_problem(self, model: ModelFacts) -> str | None:
+        """Refuse, when the suite is validated, a model whose config.json switches every bias off
+        (Llama, Qwen3, ModernBERT); ``choose_trainable`` checks again on the built model."""
+        if model.biases is False:
+            return (f"bitfit trains the encoder's biases, and {model.id} ({model.model_type}) has none (its "
+                    "config.json switches them off), so BitFit would train only the head; use "
+                    "linear_probe for that, or lora")
+        return super().model_problem(model)
 
     def choose_trainable(self, model: Any) -> None:
         """Set ``requires_grad`` on the model EncoderStrategy built: an ``EncoderModel`` whose
