@@ -10,6 +10,7 @@ by the suite), and the compatibility problems :func:`tlbench.config.load_suite` 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from tlbench.config import Component, Suite, merge_options
@@ -256,7 +257,7 @@ def _incompatible(suite: Suite, plugins: Plugins) -> list[str]:
                     f"({', '.join(changed)}): set them in "
                     f"[strategies.{s.label}], or use task_options to change a task")
     for i, model in enumerate(suite.models):
-        facts = model_facts(model, plugins)
+        facts = model_facts(model, plugins, suite.path.parent)
         for t in suite.tasks:
             for s in suite.strategies:
                 s_opts, t_opts = merged_options(suite, plugins, s, t, model)
@@ -274,14 +275,14 @@ def _incompatible(suite: Suite, plugins: Plugins) -> list[str]:
     return list(dict.fromkeys(problems))
 
 
-def model_facts(model: str, plugins: Plugins) -> ModelFacts | None:
+def model_facts(model: str, plugins: Plugins, suite_dir: Path | None = None) -> ModelFacts | None:
     """What ``model``'s config.json says, found as the runner finds the model (a plugin, a local
     directory, the Hugging Face cache) without the network; None when no config.json is at hand
     (the model checks report a model that cannot be found)."""
     from tlbench.model_checks import resolve
 
     try:
-        found = resolve(model, plugins)
+        found = resolve(model, plugins, suite_dir)
     except Exception:  # noqa: BLE001 - a resolver that raises: model_problems reports it
         return None
     return ModelFacts.read(model, found.path)

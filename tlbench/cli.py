@@ -174,7 +174,8 @@ def run(suite_path: SuiteArg, storage: Storage = None, results: Results = None,
     from tlbench.worker import Worker
 
     plugins, suite, cells = _load(suite_path, strict, check_hub=False)
-    for problem in hub_problems([(f"models[{i}]", m) for i, m in enumerate(suite.models)], plugins):
+    for problem in hub_problems([(f"models[{i}]", m) for i, m in enumerate(suite.models)], plugins,
+                                suite.path.parent):
         err.print(f"warning: {problem}. Its runs fail (recorded) and the rest of the grid goes on.",
                   markup=False, highlight=False)
     results_dir, url = _where(suite, results, storage)

@@ -421,7 +421,7 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
         from tlbench.model_checks import model_problems
 
         problems.extend(model_problems(models, plugins, tasks, raw.overrides, list(raw.strategies),
-                                       hub=check_hub))
+                                       hub=check_hub, base=path.resolve().parent))
     _same_twice("strategies", strategies, problems)
     _same_twice("tasks", tasks, problems)
 

@@ -39,8 +39,10 @@ class Resolution:
     tried: tuple[str, ...]
 
 
-def resolve(model_id: str, plugins: Any) -> Resolution:
-    """``model_id`` resolved as the runner does, without the network."""
+def resolve(model_id: str, plugins: Any, base: Path | None = None) -> Resolution:
+    """``model_id`` resolved as the runner does, without the network: a plugin's copy; else a local
+    directory (``~`` expanded; a relative path from ``base``, the suite's folder, as data files are,
+    then from the working directory); else the Hugging Face cache."""
     found = plugins.resolve_model(model_id)
     if found is not None:
         return Resolution(Path(found), "plugin", ())
@@ -48,9 +50,11 @@ def resolve(model_id: str, plugins: Any) -> Resolution:
     names = ", ".join(sorted({i.plugin_name for i in impls})) or "none registered"
     tried = [f"no resolve_model plugin knew it (asked: {names})"]
     local = Path(model_id).expanduser()
-    if local.is_dir():
-        return Resolution(local, "local", ())
-    tried.append(f"not a local directory ({local.resolve()} does not exist)")
+    places = [local] if local.is_absolute() or base is None else [base / local, local]
+    for place in places:
+        if place.is_dir():
+            return Resolution(place.resolve(), "local", ())
+    tried.append(f"not a local directory ({' nor '.join(str(p.resolve()) for p in places)} exists)")
     from huggingface_hub import constants, try_to_load_from_cache
 
     try:
@@ -239,32 +243,34 @@ def directory_problems(key: str, model_id: str, found: Resolution,
 
 
 def model_problems(models: Iterable[tuple[str, str]], plugins: Any, tasks: Iterable[Any],
-                   overrides: Iterable[Any], strategies: Iterable[str], *, hub: bool = True) -> list[str]:
+                   overrides: Iterable[Any], strategies: Iterable[str], *, hub: bool = True,
+                   base: Path | None = None) -> list[str]:
     """Every problem of the suite's ``models``, (key, id) pairs (``("models[0]", "org/name")``).
     ``tasks``: its task components (``label``, ``options``); ``overrides``: its ``[[overrides]]``
     (an override's ``task_options.max_length`` counts for the cells it matches); ``strategies``: its
-    strategy labels; ``hub=False``: no Hub lookup (an id found nowhere locally passes)."""
+    strategy labels; ``hub=False``: no Hub lookup (an id found nowhere locally passes); ``base``: the
+    suite's folder, where relative model paths start."""
     tasks, overrides, strategies = [t for t in tasks if t is not None], list(overrides), list(strategies)
     problems: list[str] = []
     for key, model in models:
         try:
-            found = resolve(model, plugins)
+            found = resolve(model, plugins, base)
         except Exception as exc:  # noqa: BLE001 - a plugin's resolver that raises
             problems.append(f"{key}: resolving {model!r} failed: {type(exc).__name__}: {exc}")
             continue
         if found.path is None:
-            problems += hub_problems([(key, model)], plugins) if hub else []
+            problems += hub_problems([(key, model)], plugins, base) if hub else []
             continue
         problems += directory_problems(key, model, found, _max_lengths(model, tasks, overrides, strategies))
     return problems
 
 
-def hub_problems(models: Iterable[tuple[str, str]], plugins: Any) -> list[str]:
+def hub_problems(models: Iterable[tuple[str, str]], plugins: Any, base: Path | None = None) -> list[str]:
     """One message per model, (key, id), found nowhere locally that the Hub cannot provide now."""
     problems = []
     for key, model in models:
         try:
-            found = resolve(model, plugins)
+            found = resolve(model, plugins, base)
         except Exception:  # noqa: BLE001 - model_problems reports a resolver that raises
             continue
         if found.path is None and (why := hub_problem(model)):

@@ -106,16 +106,17 @@ def prepare_job(task: Any, model: ModelRef, data: TaskData, *, seed: int, device
     return job
 
 
-def resolve_model(model_id: str, plugins: Plugins) -> ModelRef:
-    """Where a model's files are (a plugin's offline copy, a local path, or the Hub id) and its
-    identity: the sha256 of its weights when local, else the Hub commit transformers resolved."""
+def resolve_model(model_id: str, plugins: Plugins, base: Path | None = None) -> ModelRef:
+    """Where a model's files are (a plugin's offline copy, a local path: ``~`` expanded, relative to
+    ``base``, the suite's folder, then to the working directory; or the Hub id) and its identity:
+    the sha256 of its weights when local, else the Hub commit transformers resolved."""
     from tlbench.engine.model import hub_revision, weights_hash
     from tlbench.model_checks import hub_problem, resolve, unresolved_message
 
-    found = resolve(model_id, plugins)
+    found = resolve(model_id, plugins, base)
     if found.path is None and (why := hub_problem(model_id)):  # found nowhere: fail now, not after
         raise TlbenchError(unresolved_message(model_id, found, why))  # transformers' retries
-    path = str(found.path) if found.origin == "plugin" else model_id
+    path = str(found.path) if found.origin in ("plugin", "local") else model_id
     return ModelRef(model_id, path, weights_hash(path) or hub_revision(path))
 
 
@@ -156,7 +157,7 @@ class Runner:
 
     def model_ref(self, model_id: str) -> ModelRef:
         if model_id not in self._models:
-            self._models[model_id] = resolve_model(model_id, self.plugins)
+            self._models[model_id] = resolve_model(model_id, self.plugins, self.suite.path.parent)
         return self._models[model_id]
 
     def _task_data(self, task: Any) -> TaskData:

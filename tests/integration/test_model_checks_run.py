@@ -78,7 +78,7 @@ def test_an_unknown_model_offline_fails_validation_and_only_its_cells_at_the_run
     failed = records["org/no-such-model"]
     assert failed.status == "failed"
     monkeypatch.chdir(tmp_path)  # where the run looked for a local directory of that name
-    (message,) = model_checks.hub_problems([("models[0]", "org/no-such-model")], get_plugins())
+    (message,) = model_checks.hub_problems([("models[0]", "org/no-such-model")], get_plugins(), path.parent)
     assert failed.error_line == "tlbench.errors.TlbenchError: " + message.removeprefix("models[0]: ")
 
 

@@ -114,7 +114,8 @@ def test_unknown_id_offline_says_what_was_tried(tmp_path, with_fakes, hub):
     (problem,) = problems(suite(tmp_path, "org/no-such-model"), with_fakes)
     assert problem.startswith("models[0]: model 'org/no-such-model' not found: ")
     assert "no resolve_model plugin knew it (asked: " in problem and "models" in problem
-    assert f"not a local directory ({Path.cwd() / 'org' / 'no-such-model'} does not exist)" in problem
+    assert (f"not a local directory ({tmp_path / 'org' / 'no-such-model'} nor "
+            f"{Path.cwd() / 'org' / 'no-such-model'} exists)") in problem
     assert f"not in the Hugging Face cache ({tmp_path / 'hf-cache'})" in problem
     assert "the Hub was not asked: offline mode is on (HF_HUB_OFFLINE=1)" in problem
 
@@ -157,7 +158,7 @@ def test_tlbench_run_and_report_do_not_refuse_the_suite(tmp_path, with_fakes, hu
     path = suite(tmp_path, "org/no-such-model")
     assert load_suite(path, with_fakes, check_hub=False).models == ("org/no-such-model",)
     assert load_suite(path, with_fakes, check_data=False).models == ("org/no-such-model",)
-    (warning,) = model_checks.hub_problems([("models[0]", "org/no-such-model")], with_fakes)
+    (warning,) = model_checks.hub_problems([("models[0]", "org/no-such-model")], with_fakes, tmp_path)
     assert warning == problems(path, with_fakes)[0]
 
 
@@ -179,6 +180,32 @@ def test_a_good_directory_passes(tmp_path, with_fakes, hub):
     hub.setenv("HF_HUB_OFFLINE", "1")
     d = model_dir(tmp_path)
     assert load_suite(suite(tmp_path, str(d)), with_fakes).models == (str(d),)
+
+
+def test_a_relative_model_path_starts_at_the_suite_s_folder(tmp_path, with_fakes, hub, monkeypatch):
+    """As data files do: ``models = ["models/mine"]`` is the folder beside the suite file, wherever
+    tlbench runs from; validation and the run find the same directory."""
+    from tlbench.runner import resolve_model
+
+    hub.setenv("HF_HUB_OFFLINE", "1")
+    d = model_dir(tmp_path / "project" / "models", "mine")
+    path = suite(tmp_path / "project", "models/mine")
+    monkeypatch.chdir(tmp_path)  # not the suite's folder
+    assert load_suite(path, with_fakes).models == ("models/mine",)
+    assert resolve_model("models/mine", with_fakes, path.parent).path == str(d.resolve())
+
+
+def test_a_home_relative_model_path_is_expanded_for_the_run_too(tmp_path, with_fakes, hub, monkeypatch):
+    """``~/models/mine`` passed validation and then reached transformers unexpanded (issue 19)."""
+    from tlbench.runner import resolve_model
+
+    hub.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    d = model_dir(tmp_path / "home" / "models", "mine")
+    (tmp_path / "s").mkdir()
+    assert load_suite(suite(tmp_path / "s", "~/models/mine"), with_fakes).models == ("~/models/mine",)
+    ref = resolve_model("~/models/mine", with_fakes, tmp_path / "s")
+    assert ref.path == str(d.resolve()) and ref.id == "~/models/mine"
 
 
 def test_the_offline_minilm_id_passes(tmp_path, with_fakes, hub):
