@@ -116,6 +116,16 @@ class LpFt(EncoderStrategy):
         return fitted
 
 
+    def planned_examples(self, train_rows: int | None, *, group: Any = ()) -> float | None:
+        """Stage 2's examples (fine-tuning's: a ``[training]`` budget sizes it) plus stage 1's,
+        ``probe_epochs`` passes of the head over the training rows' cached features (None when the
+        rows are unknown), as the plan counts the linear probe's."""
+        stage2 = super().planned_examples(train_rows, group=group)
+        if stage2 is None or self.options.probe_epochs == 0:
+            return stage2
+        return None if train_rows is None else stage2 + train_rows * self.options.probe_epochs
+
+
 @hookimpl
 def register_strategies(register: Register) -> None:
     register("lp_ft", LpFt)

@@ -138,3 +138,17 @@ def test_the_printed_plan_shows_passes_and_examples_under_a_steps_budget(tmp_pat
     rows = [" ".join(line.replace("│", " ").split()) for line in out.output.splitlines()]
     assert "full_finetune sst2 100 0.8 80 1 0 80" in rows, out.output
     assert "linear_probe imdb 60 2.67 160 1 0 160" in rows, out.output
+
+
+def test_lp_ft_plans_both_stages(tmp_path, plugins):
+    """LP-FT's runs draw stage 1's probe_epochs passes over the features and stage 2's fine-tuning
+    (a steps budget sizes stage 2 only); with probe_epochs = 0 it is full fine-tuning's plan."""
+    text = SUITE + "\n[strategies.lp_ft]\nbatch_size = 8\nprobe_epochs = 5\n"
+    one = text.replace("probe_epochs = 5", "probe_epochs = 5\nepochs = 1")
+    got = plans(tmp_path, one, plugins)
+    assert got["lp_ft", "sst2"].per_run == 100 * 1 + 100 * 5  # one fine-tuning epoch, 5 probe epochs
+    assert got["lp_ft", "rte"].per_run is None  # unknown rows: stage 1 is unknown too
+    budget = plans(tmp_path, text + "\n[training]\nbudget = { steps = 10 }\n", plugins)
+    assert budget["lp_ft", "sst2"].per_run == 10 * 8 + 100 * 5
+    plain = plans(tmp_path, SUITE + "\n[strategies.lp_ft]\nprobe_epochs = 0\n", plugins)
+    assert plain["lp_ft", "sst2"].per_run == plain["full_finetune", "sst2"].per_run
