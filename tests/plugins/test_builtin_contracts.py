@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tlbench.testing import StrategyContract, TaskContract, ToyTagTask
+from tlbench.testing import StrategyContract, TaskContract, ToyRegressionTask, ToyTagTask
 
 
 class TestFullFinetune(StrategyContract):
@@ -115,6 +115,23 @@ class TestProbeTokens(StrategyContract):
     options = {"epochs": 60, "lr": 1e-2}
     task_class = ToyTagTask
     min_accuracy = 0.15  # entity F1 0.22
+
+
+class TestProbeRegression(StrategyContract):
+    """The regression head (issue 19's grid runs it on every family): Pearson's r above the
+    trivial baseline's 0 (the training mean for every row)."""
+
+    strategy = "linear_probe"
+    options = {"epochs": 60, "lr": 1e-2}
+    task_class = ToyRegressionTask
+    min_accuracy = 0.45  # Pearson 0.60
+
+
+class TestFullFinetuneRegression(StrategyContract):
+    strategy = "full_finetune"
+    options = {"lr": 1e-3, "epochs": 6, "batch_size": 16}
+    task_class = ToyRegressionTask
+    min_accuracy = 0.65  # Pearson 0.84
 
 
 class TestProbeCrf(StrategyContract):

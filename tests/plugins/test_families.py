@@ -24,7 +24,7 @@ import pytest
 
 from tlbench.interfaces import ModelRef, TaskOptions
 from tlbench.model_facts import ModelFacts
-from tlbench.testing import ToyTagTask, ToyTask, installed_plugins, tiny_bert
+from tlbench.testing import ToyRegressionTask, ToyTagTask, ToyTask, installed_plugins, tiny_bert
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -145,7 +145,7 @@ STRATEGIES: dict[str, tuple[str, dict[str, Any]]] = {
     "peft/lora": ("peft", {**ENGINE, "method": "lora"}),
     "bitfit": ("bitfit", ENGINE),
 }
-TASKS = {"classification": ToyTask, "token_classification": ToyTagTask}
+TASKS = {"classification": ToyTask, "token_classification": ToyTagTask, "regression": ToyRegressionTask}
 SIZES = {"max_train_examples": 24, "max_eval_examples": 16, "select_examples": 16, "max_length": 16}
 #: span QA: SQuAD v1.1 from the mirror (a handful of questions, 56-token windows), with the strategies
 #: whose span path differs (the duplicates of the probe and of LoRA are left out)
