@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from tlbench import EngineOptions, EngineStrategy, Fitted, Float, Job, Registry, hookimpl
+from tlbench import EncoderStrategy, EngineOptions, EngineStrategy, Fitted, Float, Job, Registry, hookimpl
 from tlbench.errors import suggest
 
 
@@ -51,9 +51,19 @@ class MultitaskOptions(EngineOptions):
     selection: Literal["mean", "per_task"] = Field(
         "mean", description="early stopping on the tasks' mean normalised primary metric (gain over "
                             "the trivial baseline / headroom); per_task keeps each task's best")
-    pooling: Literal["cls", "mean"] = Field("cls", description="which token states feed text-level heads")
+    pooling: Literal["auto", "cls", "mean", "last"] = Field(
+        "auto", description="which token states feed text-level heads: auto (the last real token for a "
+                            "causal decoder, else cls), cls (first token), mean, last (last real token)")
     head: Literal["linear", "mlp"] = Field("linear", description="every task's head")
     dropout: float = Field(0.1, ge=0, lt=1, description="dropout before the heads")
+
+    def identity(self) -> dict[str, Any]:
+        """Ids hash ``pooling = "auto"`` as ``cls``, the default before ``auto`` existed and what it
+        is for every encoder (as :class:`tlbench.EncoderOptions` does), so stored runs keep their ids."""
+        out = super().identity()
+        if out.get("pooling") == "auto":
+            out["pooling"] = "cls"
+        return out
 
     @field_validator("steps")
     @classmethod
@@ -169,7 +179,7 @@ class Multitask(EngineStrategy):
                           report=first.report, progress=first.progress,
                           description=f"{self.name} {'+'.join(labels)} seed {first.seed}", count=compute)
         details = {"steps": total, "single_task_steps": per_task, "batches_drawn": dict(stream.drawn),
-                   "sharing": o.sharing}
+                   "sharing": o.sharing, **_backbone_details(model, labels)}
         for t in labels:
             own = best.restore(t)
             if own is not None:
@@ -227,6 +237,15 @@ class _Stream:
             for t, _ in chosen:
                 self.drawn[t] += 1
             yield [(t, next(self.iters[t]), weight) for t, weight in chosen]
+
+
+def _backbone_details(model: Any, labels: Sequence[str]) -> dict[str, Any]:
+    """The encoder's record details (attention, decoder) and the pooling ``auto`` resolved to for
+    the group's text-level heads (the first task that has one)."""
+    out: dict[str, Any] = {}
+    for label in labels:
+        out = {**EncoderStrategy.backbone_details(model.for_task(label)), **out}
+    return out
 
 
 def _build_model(jobs: Mapping[str, Job], o: MultitaskOptions) -> Any:

@@ -290,6 +290,25 @@ def test_auto_pooling_is_chosen_per_model_and_recorded(family: str, strategy: st
     assert fitted.details["pooling"] == expected
 
 
+@pytest.mark.parametrize(("family", "expected"), [("bert", "cls"), ("gpt2", "last"), ("llama", "last")])
+def test_multitask_pools_per_model_and_records_it(family: str, expected: str,
+                                                   family_models: dict[str, ModelRef],
+                                                   tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Multitask's ``pooling = "auto"`` is the engine strategies': a decoder's text heads pool its
+    last real token (they used to pool its first token, which has seen only itself)."""
+    cache = tmp_path_factory.getbasetemp() / "family-cache"
+    jobs = {"texts": job_for(family, "classification", family_models[family], cache),
+            "tags": job_for(family, "token_classification", family_models[family], cache)}
+    plugins = installed_plugins()
+    entry = plugins.strategies.get("multitask")
+    options = entry.factory.Options.model_validate({"steps": 4, "batch_size": 8},
+                                                   context={"plugins": plugins})
+    assert options.identity()["pooling"] == "cls"  # "auto" keeps the ids stored runs have
+    fitted = entry.factory("multitask", options).fit_group(jobs)
+    assert fitted["texts"].details["pooling"] == expected
+    assert fitted["texts"].details["decoder"] == (family != "bert")
+
+
 def test_lora_default_targets_are_bert_s_old_suffixes(family_models: dict[str, ModelRef]) -> None:
     """Unset ``target_modules`` (PEFT's all-linear) adapts exactly the modules the old BERT default
     named, with bit-identical initial adapters: BERT's LoRA results do not move."""
