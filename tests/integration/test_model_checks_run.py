@@ -114,3 +114,18 @@ def test_a_tokenizer_the_files_do_not_describe_is_checked_at_the_run(tmp_path, d
     line = records[str(wrong)].error_line
     assert line.startswith(f"tlbench.errors.TlbenchError: model '{wrong}': the tokenizer (BertTokenizer")
     assert "gives token ids up to 30521, but the model (config.json) has vocab_size" in line
+
+
+@pytest.mark.parametrize("written", ["models/mine", "~/models/mine"])
+def test_the_run_uses_the_directory_validation_found(tmp_path, monkeypatch, written):
+    """A ``~`` path passed validation and then reached transformers unexpanded; a relative path
+    started at the working directory, not the suite's folder as data files do."""
+    from tests.unit.test_model_checks import model_dir
+    from tlbench.runner import resolve_model
+
+    monkeypatch.setenv("HOME", str(tmp_path / "project"))
+    d = model_dir(tmp_path / "project" / "models", "mine")
+    monkeypatch.chdir(tmp_path)  # neither the suite's folder nor home
+    ref = resolve_model(written, get_plugins(), tmp_path / "project")
+    assert ref.id == written and ref.path == str(d.resolve())
+

@@ -184,28 +184,22 @@ def test_a_good_directory_passes(tmp_path, with_fakes, hub):
 
 def test_a_relative_model_path_starts_at_the_suite_s_folder(tmp_path, with_fakes, hub, monkeypatch):
     """As data files do: ``models = ["models/mine"]`` is the folder beside the suite file, wherever
-    tlbench runs from; validation and the run find the same directory."""
-    from tlbench.runner import resolve_model
-
+    tlbench runs from (the run resolves it the same way: tests/integration/test_model_checks_run.py)."""
     hub.setenv("HF_HUB_OFFLINE", "1")
     d = model_dir(tmp_path / "project" / "models", "mine")
     path = suite(tmp_path / "project", "models/mine")
     monkeypatch.chdir(tmp_path)  # not the suite's folder
     assert load_suite(path, with_fakes).models == ("models/mine",)
-    assert resolve_model("models/mine", with_fakes, path.parent).path == str(d.resolve())
+    assert model_checks.resolve("models/mine", with_fakes, path.parent).path == d.resolve()
 
 
-def test_a_home_relative_model_path_is_expanded_for_the_run_too(tmp_path, with_fakes, hub, monkeypatch):
-    """``~/models/mine`` passed validation and then reached transformers unexpanded (issue 19)."""
-    from tlbench.runner import resolve_model
-
+def test_a_home_relative_model_path_is_expanded(tmp_path, with_fakes, hub, monkeypatch):
     hub.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     d = model_dir(tmp_path / "home" / "models", "mine")
     (tmp_path / "s").mkdir()
     assert load_suite(suite(tmp_path / "s", "~/models/mine"), with_fakes).models == ("~/models/mine",)
-    ref = resolve_model("~/models/mine", with_fakes, tmp_path / "s")
-    assert ref.path == str(d.resolve()) and ref.id == "~/models/mine"
+    assert model_checks.resolve("~/models/mine", with_fakes, tmp_path / "s").path == d.resolve()
 
 
 def test_the_offline_minilm_id_passes(tmp_path, with_fakes, hub):
