@@ -4,11 +4,13 @@ Per task and strategy: the reported runs (tuned where tuning produced them, else
 mean with a t-interval over seeds, every seed's value, secondary metrics, costs, the defaults' score
 next to the tuned one, and the spread of selection scores over tuning trials. Per task: every
 strategy against the baseline (:mod:`tlbench.bootstrap`'s two-level paired bootstrap: seeds and
-test items both vary) and the matrix of P(row outperforms column). The verdicts come from
-Holm-adjusted p-values over *one family*: every comparison with the baseline on every task (the
-Transfer table reprints some of them). Across tasks: mean ranks with bootstrap intervals and a
-Friedman test with Nemenyi's critical difference (:mod:`tlbench.ranks`), for the strategies that
-have every task unless allowed.
+test items both vary), every strategy against the task's *leader* (:func:`leader`: the highest mean
+among the cells open to claims) with the same resamples, and the matrix of P(row outperforms
+column). The verdicts come from Holm-adjusted p-values over *one family*: every comparison the
+leaderboard prints, those with the baseline and those with each task's leader (the leader against
+the baseline counted once; the Transfer table reprints some of them). Across tasks: mean ranks with
+bootstrap intervals and a Friedman test with Nemenyi's critical difference (:mod:`tlbench.ranks`),
+for the strategies that have every task unless allowed.
 """
 
 from __future__ import annotations
@@ -168,10 +170,11 @@ def analyse(records: list[RunRecord], *, baseline: str, n_resamples: int = 10_00
                 item_data[s] = found
         task_margin = margin.get(t) if isinstance(margin, dict) else margin
         boot = _resampler(t, task_runs, item_data, n_resamples, seed)
+        entry["leader"] = leader(entry)
         draws[t] = _compare(entry, item_data, baseline, boot, task_margin)
         cells = [x["above_trivial"] for x in entry["strategies"].values()]
         entry["above_trivial"] = None if entry["trivial"] is None else any(cells)
-        for name, c in entry["comparisons"].items():
+        for name, c in [*entry["comparisons"].items(), *entry["leader_comparisons"].items()]:
             c["above_trivial"] = entry["strategies"][name]["above_trivial"]
         result["tasks"][t] = entry
     for curve in curves.values():  # the baseline against every other strategy on the curve
@@ -213,11 +216,60 @@ def _resampler(task: str, runs: list[RunRecord],
                          task=task)
 
 
+def exclusion(cell: dict[str, Any]) -> str | None:
+    """Why a cell (``tasks[t]["strategies"][s]``) is no finding about its strategy, None when it is
+    open to claims: not above the task's trivial baseline, or still improving when training ended
+    (in any of its reported runs: its score is where training stopped, not where it would settle), or
+    one run only (its seed variance unknown: no interval, no verdict)."""
+    if cell.get("above_trivial") is False:
+        return "not above the trivial baseline"
+    if cell.get("n", 2) < 2:
+        return "one run only: no interval and no verdict"
+    flag = cell.get("still_improving") or {}
+    if flag.get("count"):
+        return f"still improving in {flag['count']} of {flag['of']} runs"
+    return None
+
+
+def leader(entry: dict[str, Any]) -> str | None:
+    """The task's leader: the highest mean among the cells open to claims (:func:`exclusion`), the
+    first in table order on a tie; None when no cell is."""
+    means = {s: x["mean"] for s, x in entry["strategies"].items()
+             if exclusion(x) is None and x["mean"] is not None and np.isfinite(x["mean"])}
+    return max(means, key=lambda s: means[s]) if means else None
+
+
+def _as_dict(c: Any) -> dict[str, Any]:
+    return {"delta": c.delta, "ci95": [c.low, c.high], "se": c.se, "df": c.df, "p_value": c.p_value,
+            "p_holm": None, "mde": c.mde, "margin": c.margin, "tost_p": c.tost_p, "tost_p_holm": None,
+            "items_ci95": [c.items_low, c.items_high], "seeds": list(c.seeds), "testable": c.testable,
+            "verdict": None}
+
+
+def versus(entry: dict[str, Any], a: str, b: str) -> dict[str, Any] | None:
+    """The printed comparison of ``a`` against ``b`` on a task (Δ = a minus b), whichever way the
+    analysis holds it (with the baseline or with the leader; turned round when held as b minus a);
+    None when the page has no comparison of the pair."""
+    held = {(s, entry.get("baseline")): c for s, c in entry["comparisons"].items()}
+    held.update({(s, entry.get("leader")): c for s, c in entry.get("leader_comparisons", {}).items()})
+    if (a, b) in held:
+        return held[(a, b)]
+    if (b, a) not in held:
+        return None
+    c = held[(b, a)]
+    flip = {"better": "worse", "worse": "better"}
+    return {**c, "delta": -c["delta"], "ci95": [-c["ci95"][1], -c["ci95"][0]],
+            "items_ci95": [-c["items_ci95"][1], -c["items_ci95"][0]], "seeds": list(reversed(c["seeds"])),
+            "verdict": flip.get(c["verdict"], c["verdict"]), "turned": True}
+
+
 def _compare(entry: dict[str, Any], item_data: dict[str, tuple[dict[tuple[int, int], np.ndarray], str]],
              baseline: str,
              boot: TaskBootstrap | None, margin: float | None) -> dict[str, np.ndarray]:
-    """Every strategy against the baseline (p-values not yet adjusted: :func:`_holm_family`), and
+    """Every strategy against the baseline, and every other strategy against the task's leader when
+    the leader is not the baseline (p-values not yet adjusted: :func:`_holm_family`), and
     P(row outperforms column). Returns each strategy's two-level resampled means (for ranks)."""
+    entry["baseline"], entry["leader_comparisons"] = baseline, {}
     if boot is None:
         return {}
     entry["resampling"] = {"items": boot.n_items, "clusters": boot.n_clusters, "cluster_by": boot.cluster_by}
@@ -235,12 +287,15 @@ def _compare(entry: dict[str, Any], item_data: dict[str, tuple[dict[tuple[int, i
         for s, (x, s_how) in arrays.items():
             if s == baseline or s_how != how:
                 continue
-            c = boot.compare((s, x), (baseline, base), how, margin=margin, alpha=ALPHA)
-            entry["comparisons"][s] = {
-                "delta": c.delta, "ci95": [c.low, c.high], "se": c.se, "df": c.df, "p_value": c.p_value,
-                "p_holm": None, "mde": c.mde, "margin": c.margin, "tost_p": c.tost_p, "tost_p_holm": None,
-                "items_ci95": [c.items_low, c.items_high], "seeds": list(c.seeds), "testable": c.testable,
-                "verdict": None}
+            entry["comparisons"][s] = _as_dict(boot.compare((s, x), (baseline, base), how, margin=margin,
+                                                            alpha=ALPHA))
+    top = entry["leader"]
+    if top in arrays and top != baseline:  # the leader against the baseline is the comparison above
+        lead, how = arrays[top]
+        for s, (x, s_how) in arrays.items():
+            if s not in (top, baseline) and s_how == how:
+                c = boot.compare((s, x), (top, lead), how, margin=margin, alpha=ALPHA)
+                entry["leader_comparisons"][s] = _as_dict(c)
     return {s: boot.draws(s, x, how) for s, (x, how) in arrays.items()}
 
 
@@ -275,9 +330,14 @@ def _above(summary: stats.SeedSummary, trivial: dict[str, Any] | None) -> bool |
 
 
 def _holm_family(tasks: dict[str, Any]) -> dict[str, Any]:
-    """Holm over every testable comparison of every task (and, separately, over their equivalence
-    tests); each comparison's verdict from its adjusted p-values. Returns the family's description."""
-    members = [(t, s, c) for t, e in tasks.items() for s, c in e["comparisons"].items()
+    """Holm over every testable comparison the leaderboard prints, on every task: with the baseline,
+    and with the task's leader (the leader against the baseline is one comparison, held once); and,
+    separately, over their equivalence tests. Each comparison's verdict comes from its adjusted
+    p-values. Returns the family's description."""
+    printed = [(t, kind, c) for t, e in tasks.items()
+               for kind, held in (("baseline", e["comparisons"]), ("leader", e.get("leader_comparisons", {})))
+               for c in held.values()]
+    members = [(t, kind, c) for t, kind, c in printed
                if c["testable"] and c.get("above_trivial") is not False]
     for (_, _, c), p in zip(members, stats.holm([c["p_value"] for _, _, c in members]), strict=True):
         c["p_holm"] = p
@@ -291,14 +351,19 @@ def _holm_family(tasks: dict[str, Any]) -> dict[str, Any]:
             c["verdict"] = "equivalent"
         else:
             c["verdict"] = "tie"
-    untestable = sum(not c["testable"] for e in tasks.values() for c in e["comparisons"].values())
-    trivial = sum(c["testable"] and c.get("above_trivial") is False
-                  for e in tasks.values() for c in e["comparisons"].values())
+    untestable = sum(not c["testable"] for _, _, c in printed)
+    trivial = sum(c["testable"] and c.get("above_trivial") is False for _, _, c in printed)
     return {"size": len(members), "tasks": len({t for t, _, _ in members}),
+            "with_baseline": sum(kind == "baseline" for _, kind, _ in members),
+            "with_leader": sum(kind == "leader" for _, kind, _ in members),
             "equivalence_tests": len(with_margin), "untestable": untestable, "not_above_trivial": trivial,
-            "members": "every comparison with the baseline on every task where both sides have at least "
-                       "two seeds and the strategy is above the task's trivial baseline; the Transfer "
-                       "table reprints some of them"}
+            "members": "every comparison the leaderboard prints: each strategy with the baseline on every "
+                       "task, and each other strategy with the task's leader, the highest mean among the "
+                       "cells above the trivial baseline, not still improving and with two or more runs, "
+                       "where the leader is not "
+                       "the baseline; the leader against the baseline is one comparison, counted once; "
+                       "each where both sides have at least two seeds and the strategy is above the task's "
+                       "trivial baseline; the Transfer table reprints some of them"}
 
 
 def _ranks(means: dict[str, dict[str, float]], draws: dict[str, dict[str, np.ndarray]], tasks: list[str],

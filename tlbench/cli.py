@@ -238,7 +238,11 @@ def status(suite_path: SuiteArg, storage: Storage = None, results: Results = Non
 @app.command()
 @_user_errors
 def report(suite_path: SuiteArg, storage: Storage = None, results: Results = None,
-           strict: Strict = False) -> None:
+           strict: Strict = False,
+           html: Annotated[bool, typer.Option(
+               "--html", help="also LEADERBOARD.html: one self-contained page (sortable tables, plots, every "
+                              "cell's runs, options and provenance) that needs no network")] = False,
+           ) -> None:
     """Write results/<suite>/LEADERBOARD.md from the records (the database, else runs.jsonl)."""
     from tlbench.config import load_suite
     from tlbench.grid import build_grid
@@ -255,7 +259,7 @@ def report(suite_path: SuiteArg, storage: Storage = None, results: Results = Non
         console.print(f"{len(records) - len(now)} records of cells or tunings no longer in {suite_path} "
                       f"are kept in the storage and runs.jsonl, and left out of the leaderboard")
     written = write_report(now, suite.name, results_dir, baseline=suite.baseline,
-                           margin=suite.equivalence_margin)
+                           margin=suite.equivalence_margin, html=html)
     also = ", ".join(p.name for p in written[1:]) or "nothing else"
     console.print(f"wrote [bold]{written[0]}[/] (and {also}) from {len(records)} records ({source})")
 

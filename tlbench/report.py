@@ -82,7 +82,10 @@ def leaderboard(records: list[RunRecord], suite: str, *, baseline: str,
              "(`strategy · model`), its own cell: nothing pools two models' runs. Δ compares every row "
              "with the baseline strategy on the first model, so the same strategy on another model is "
              "compared too.", ""] if len(models) > 1 else [])
-    lines = [f"# {suite}: leaderboard", "", *axis, method_text(a), "",
+    from tlbench.findings import findings_markdown
+
+    lines = [f"# {suite}: leaderboard", "", *findings_markdown(a), "", "## Method", "", *axis,
+             method_text(a), "",
              "Mean rank: 1 is best, over tasks, with its 95% bootstrap interval, only for strategies with "
              "every task (see Across tasks). Best per column in bold.", ""]
     head = ["strategy", *[f"{a['tasks'][t]['label']} ({a['tasks'][t]['primary_metric']})" for t in tasks],
@@ -240,6 +243,9 @@ def _task_section(e: dict[str, Any], task: str, order: list[str], baseline: str)
         lines += ["", "*still improving*: the run's selection score was still rising beyond its sampling "
                   "noise when training ended (its last evaluation the best, above the best before the final "
                   "third by more than the standard error: docs/report.md); more training could change it."]
+    from tlbench.report_stats import leader_table
+
+    lines += leader_table(e, present)
     # calibration of classifications (``RunRecord.calibration``), when some record of the task has it
     calibrated = [s for s in present if e["strategies"][s].get("calibration")]
     if calibrated:
@@ -306,10 +312,11 @@ def _compute_cells(cost: dict[str, Any]) -> list[str]:
 
 
 def write_report(records: list[RunRecord], suite: str, out_dir: Path, *, baseline: str,
-                 margin: float | dict[str, float] | None = None) -> list[Path]:
+                 margin: float | dict[str, float] | None = None, html: bool = False) -> list[Path]:
     """LEADERBOARD.md, leaderboard.json (every number, per-seed values included) and
     leaderboard.csv (one row per strategy and task) under ``out_dir``; ``margin`` is the suite's
-    ``equivalence_margin``."""
+    ``equivalence_margin``; ``html``: also LEADERBOARD.html, the page for a browser
+    (:mod:`tlbench.html_report`)."""
     import csv
     import json
 
@@ -352,6 +359,11 @@ def write_report(records: list[RunRecord], suite: str, out_dir: Path, *, baselin
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["task"])
         writer.writeheader()
         writer.writerows(rows)
+    if html:
+        from tlbench.html_report import write_html
+
+        page = write_html(records, suite, out_dir, analysis=a, figures=figures)
+        return [md, js, path, page, *written[1:]]
     return [md, js, path, *written[1:]]
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from tlbench.stats import format_p
 
-__all__ = ["across_tasks", "delta_cell", "method_text", "outperform_table", "rank_cell", "resampling_line",
-           "seed_cell", "trivial_line", "verdict_cell"]
+__all__ = ["across_tasks", "delta_cell", "leader_table", "method_text", "outperform_table", "rank_cell",
+           "resampling_line", "seed_cell", "trivial_line", "verdict_cell"]
 
 
 def _num(value: float | None, digits: int = 3) -> str:
@@ -25,10 +25,12 @@ def method_text(a: dict[str, Any]) -> str:
         "t-interval over seeds, then every seed's value (no bootstrap over so few seeds: with 3 seeds a "
         "percentile bootstrap is the seeds' range, a 75% interval). A strategy's reported runs are its "
         f"tuned ones where the suite tunes, else its defaults.\n\n"
-        f"Δ compares with `{a['baseline']}`: a {st.get('method', 'paired bootstrap')} "
+        f"Δ compares with `{a['baseline']}`, and in a second table with the task's leader where the "
+        f"leader is not the baseline: a {st.get('method', 'paired bootstrap')} "
         f"({st.get('n_resamples', a.get('n_resamples'))} resamples, RNG seed {st.get('rng_seed', 0)}). "
         f"Verdicts come from Holm-adjusted p-values over one family of **{fam.get('size', 0)} "
-        f"comparisons** ({fam.get('members', 'the comparisons printed')}) at α = {st.get('alpha', 0.05)}: "
+        f"comparisons**" + _family_split(fam) + f" ({fam.get('members', 'the comparisons printed')}) "
+        f"at α = {st.get('alpha', 0.05)}: "
         "**better** or **worse** when the adjusted p is below α; **equivalent** when the suite declares "
         "an equivalence margin and both one-sided tests reject ("
         + (f"Holm over the {fam['equivalence_tests']} equivalence tests" if fam.get("equivalence_tests")
@@ -43,6 +45,14 @@ def method_text(a: dict[str, Any]) -> str:
            "and include which training examples were drawn, not only the initialisation."
            if st.get("replicates", "seeds") != "seeds" else "")
     )
+
+
+def _family_split(fam: dict[str, Any]) -> str:
+    """``: 12 with the baseline and 8 with a task's leader`` (nothing for a family described before
+    leader comparisons existed)."""
+    if "with_leader" not in fam:
+        return ""
+    return f": {fam['with_baseline']} with the baseline and {fam['with_leader']} with a task's leader"
 
 
 def seed_cell(entry: dict[str, Any]) -> str:
@@ -74,6 +84,32 @@ def delta_cell(c: dict[str, Any]) -> str:
         low, high = c["items_ci95"]
         return f"{c['delta']:+.3f} (test items only: [{low:+.3f}, {high:+.3f}])"
     return f"{c['delta']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}]"
+
+
+def leader_table(e: dict[str, Any], present: list[str]) -> list[str]:
+    """Every other strategy against the task's leader (Δ = the strategy minus the leader), where the
+    leader is not the baseline: the family's leader comparisons, with the same verdicts and MDE as the
+    table above. The leader against the baseline is that table's comparison, turned round here and
+    counted once in the family."""
+    from tlbench.analysis import versus
+
+    lead, base = e.get("leader"), e.get("baseline")
+    if not lead or lead == base or not e.get("leader_comparisons"):
+        return []
+    lines = ["", f"Δ vs `{lead}`, the task's leader (the highest mean among the cells above the trivial "
+             "baseline, not still improving and with two or more runs): each strategy minus the leader, on "
+             "the same resamples, in the same Holm family.", "",
+             f"| strategy | Δ vs {lead} (95% CI) | verdict (family-wide Holm p) |", "|---|---|---|"]
+    for s in (s for s in present if s != lead):
+        c = versus(e, s, lead)
+        if c is None:
+            lines.append(f"| {s} | – | no paired data |")
+        elif s == base:
+            lines.append(f"| {s} | {delta_cell(c)} | {c.get('verdict') or 'no verdict'}: the comparison in "
+                         f"`{lead}`'s row above, counted once |")
+        else:
+            lines.append(f"| {s} | {delta_cell(c)} | {verdict_cell(c)} |")
+    return lines
 
 
 def trivial_line(e: dict[str, Any]) -> str:

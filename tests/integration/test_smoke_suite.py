@@ -47,12 +47,17 @@ def test_smoke_suite_runs_and_reports(tmp_path: Path, data_dir: Path):
     comparisons = data["tasks"]["sst2"]["comparisons"]
     assert set(comparisons) == {"linear_probe", "lora"}
     # 2 seeds a side: testable; those above sst2's trivial baseline form the family and get a verdict,
-    # the others (at 64 training rows some may not be) are out of it with none
+    # the others (at 64 training rows some may not be) are out of it with none. The family also holds
+    # the leader's comparison with the third strategy, where the leader is not the baseline
     assert data["tasks"]["sst2"]["trivial"]["method"].startswith("majority class")
     above = {name for name, c in comparisons.items() if c["above_trivial"] is not False}
+    leaders = data["tasks"]["sst2"]["leader_comparisons"]
+    assert len(leaders) == int(data["tasks"]["sst2"]["leader"] not in (None, "full_finetune"))
+    in_family = [c for c in (*comparisons.values(), *leaders.values()) if c["above_trivial"] is not False]
     family = data["statistics"]["family"]
-    assert family["size"] == len(above) and family["not_above_trivial"] == 2 - len(above)
-    assert f"one family of **{len(above)} comparisons**" in board
+    assert family["size"] == len(in_family) and family["with_baseline"] == len(above)
+    assert family["not_above_trivial"] == 2 + len(leaders) - len(in_family)
+    assert f"one family of **{len(in_family)} comparisons**" in board
     for name, c in comparisons.items():
         assert c["testable"]
         if name in above:
