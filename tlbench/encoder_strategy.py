@@ -49,6 +49,28 @@ class EngineStrategy(Strategy):
         return super().planned_examples(train_rows, group=group)
 
 
+def checkpointing(backbone: Any) -> None:
+    """Turn on activation (gradient) checkpointing in a transformers backbone, non-reentrant (no
+    input needs ``requires_grad``, so frozen embeddings and PEFT adapters work, and dropout's random
+    state is replayed in the recomputation); ValueError, naming the class, for an architecture
+    transformers does not checkpoint. ``activation_checkpointing_enable`` is transformers 5's name;
+    ``gradient_checkpointing_enable`` its older one."""
+    if not getattr(backbone, "supports_gradient_checkpointing", False):
+        raise ValueError(f"gradient_checkpointing: {type(backbone).__name__} does not support it in "
+                         "transformers; unset gradient_checkpointing for this model")
+    kwargs = {"use_reentrant": False}
+    if hasattr(backbone, "activation_checkpointing_enable"):
+        backbone.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
+def base_model(backbone: Any) -> Any:
+    """The transformers model inside a wrapper (PEFT's ``PeftModel``), else ``backbone`` itself."""
+    get = getattr(backbone, "get_base_model", None)
+    return get() if callable(get) else backbone
+
+
 def pad_details(job: Job) -> dict[str, Any]:
     """For the record, when the tokenizer has no pad token (many decoders' tokenizers): the id the
     batches pad with instead (``Job.pad_id``). Padded positions are masked and never pooled."""
@@ -75,6 +97,11 @@ class EncoderOptions(EngineOptions):
         description="layer-wise learning-rate decay: each parameter's lr is lr x layer_decay ** (its "
                     "distance from the top: head 0, top layer 1, ..., embeddings layers + 1); unset: off "
                     "(ELECTRA used 0.8, Clark et al. 2020)")
+    gradient_checkpointing: bool = Field(
+        False, json_schema_extra=NEUTRAL_DEFAULT,
+        description="recompute each layer's activations during the backward pass instead of keeping "
+                    "them (transformers' activation checkpointing, non-reentrant): less memory for large "
+                    "backbones and long inputs, more compute; the same gradients")
 
     def identity(self) -> dict[str, Any]:
         """Ids hash ``pooling = "auto"`` as ``cls``: before ``auto`` existed ``cls`` was the default, and
@@ -131,6 +158,8 @@ class EncoderStrategy(EngineStrategy):
         o = self.options
         backbone = load_backbone(job.model)
         check_max_length(backbone, getattr(job.task.options, "max_length", None))
+        if o.gradient_checkpointing:
+            checkpointing(backbone)
         model = EncoderModel(self.prepare_backbone(backbone, job), job.task.head, o.pooling,
                              o.dropout, head=o.head, layers=o.layers)
         self.choose_trainable(model)
@@ -147,6 +176,8 @@ class EncoderStrategy(EngineStrategy):
                                    "decoder": bool(is_decoder(base))}
         if model.pooling is not None:
             details["pooling"] = model.pooling
+        if getattr(base_model(model.backbone), "is_activation_checkpointing", False):
+            details["gradient_checkpointing"] = True
         return details
 
     def _fitted(self, job: Job, model: Any) -> Any:
