@@ -153,16 +153,19 @@ class EncoderStrategy(EngineStrategy):
 
     def _build(self, job: Job) -> Any:
         from tlbench.engine import EncoderModel, load_backbone
-        from tlbench.engine.model import check_max_length
+        from tlbench.engine.model import check_backbone_dtype, check_max_length, train_in_fp32
 
         o = self.options
-        backbone = load_backbone(job.model)
+        if o.backbone_dtype != "fp32":
+            check_backbone_dtype(o.backbone_dtype, job.device, o.precision)
+        backbone = load_backbone(job.model, dtype=o.backbone_dtype)
         check_max_length(backbone, getattr(job.task.options, "max_length", None))
         if o.gradient_checkpointing:
             checkpointing(backbone)
         model = EncoderModel(self.prepare_backbone(backbone, job), job.task.head, o.pooling,
                              o.dropout, head=o.head, layers=o.layers)
         self.choose_trainable(model)
+        train_in_fp32(model)
         return model
 
     @staticmethod
@@ -176,6 +179,9 @@ class EncoderStrategy(EngineStrategy):
                                    "decoder": bool(is_decoder(base))}
         if model.pooling is not None:
             details["pooling"] = model.pooling
+        held = next((p.dtype for p in model.backbone.parameters() if not p.requires_grad), None)
+        if held is not None and str(held) != "torch.float32":
+            details["backbone_dtype"] = str(held).removeprefix("torch.")
         if getattr(base_model(model.backbone), "is_activation_checkpointing", False):
             details["gradient_checkpointing"] = True
         return details

@@ -139,7 +139,7 @@ class LinearProbe(EngineStrategy):
                 count.oneoff_seconds_here += fitted.spent[role]
             else:
                 count.oneoff_seconds += extraction_seconds(job, role, self._pooling(job), o.layers,
-                                                           precision=o.precision)
+                                                           precision=o.precision, weights=o.backbone_dtype)
         return count
 
     def load(self, job: Job, directory: Path) -> Fitted:
@@ -154,7 +154,7 @@ class LinearProbe(EngineStrategy):
         from tlbench.engine.features import cached_features, extraction_seconds, feature_path
         from tlbench.engine.heads import LAYERS
         from tlbench.engine.knn import KnnModel
-        from tlbench.engine.model import backbone_size, check_max_length
+        from tlbench.engine.model import backbone_size, check_backbone_dtype, check_max_length
 
         o, pooling, layers = self.options, self._pooling(job), self.options.layers
         hidden, backbone_parameters = backbone_size(job.model.path)
@@ -170,14 +170,17 @@ class LinearProbe(EngineStrategy):
         def rows(role: Any) -> list[dict[str, Any]]:
             if role not in features:
                 start = time.perf_counter()
-                if not feature_path(job, role, pooling, layers, precision=o.precision).is_file():
+                if not feature_path(job, role, pooling, layers, precision=o.precision,
+                                    weights=o.backbone_dtype).is_file():
                     extracted.add(role)
                     if not encoder:
-                        encoder.append(load_backbone(job.model).requires_grad_(False))
+                        check_backbone_dtype(o.backbone_dtype, job.device, o.precision)
+                        encoder.append(load_backbone(job.model, dtype=o.backbone_dtype).requires_grad_(False))
                         check_max_length(encoder[0], getattr(job.task.options, "max_length", None))
                 features[role] = cached_features(
                     job, encoder[0] if encoder else None, role, pooling, layers=layers,
-                    batch_size=o.eval_batch_size, pad_id=job.pad_id, precision=o.precision)
+                    batch_size=o.eval_batch_size, pad_id=job.pad_id, precision=o.precision,
+                    weights=o.backbone_dtype)
                 if role in extracted:
                     spent[role] = time.perf_counter() - start
             encoded = job.encoded(role)

@@ -77,6 +77,7 @@ class LpFt(EncoderStrategy):
         return LinearProbe(f"{self.name}/probe", LinearProbeOptions(
             pooling=pooling or o.pooling, layers=o.layers, head=o.head, lr=o.probe_lr,
             epochs=o.probe_epochs, batch_size=o.probe_batch_size, precision=o.precision,
+            backbone_dtype=o.backbone_dtype,
             eval_batch_size=o.eval_batch_size, evals_per_epoch=0, min_evals=0))
 
     def probe_stage(self, job: Job, model: Any) -> Any:

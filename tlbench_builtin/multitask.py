@@ -249,10 +249,15 @@ def _backbone_details(model: Any, labels: Sequence[str]) -> dict[str, Any]:
 
 
 def _build_model(jobs: Mapping[str, Job], o: MultitaskOptions) -> Any:
+    from tlbench.engine.model import check_backbone_dtype, train_in_fp32
     from tlbench.engine.multitask import MultitaskModel
 
-    return MultitaskModel(jobs, pooling=o.pooling, dropout=o.dropout, head=o.head, sharing=o.sharing,
-                          soft_weight=o.soft_weight)
+    first = next(iter(jobs.values()))
+    check_backbone_dtype(o.backbone_dtype, first.device, o.precision)
+    model = MultitaskModel(jobs, pooling=o.pooling, dropout=o.dropout, head=o.head, sharing=o.sharing,
+                           soft_weight=o.soft_weight, backbone_dtype=o.backbone_dtype)
+    train_in_fp32(model)
+    return model
 
 
 class _Selection:

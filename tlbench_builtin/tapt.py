@@ -112,6 +112,7 @@ def _is_encoder(factory: Any) -> bool:
 def masked_lm(path: str) -> tuple[Any, list[str]]:
     """The checkpoint as ``AutoModelForMaskedLM`` and the head tensors it did not have (newly
     initialised); a ValueError naming the model type when transformers has no masked-LM class for it."""
+    import torch
     from transformers import AutoConfig, AutoModelForMaskedLM
     from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
@@ -120,7 +121,9 @@ def masked_lm(path: str) -> tuple[Any, list[str]]:
         raise ValueError(f"tapt needs a masked-language-model head: model type {config.model_type!r} has "
                          f"none in transformers (AutoModelForMaskedLM serves e.g. bert, roberta, deberta-v2, "
                          f"electra, modernbert); use the inner strategy alone for this model")
-    model, info = AutoModelForMaskedLM.from_pretrained(path, output_loading_info=True)
+    # fp32 whatever the checkpoint's dtype (transformers 5 keeps a bf16 checkpoint's): stage 1 trains
+    # every weight, which AdamW must not round to bf16 (load_backbone does the same for stage 2)
+    model, info = AutoModelForMaskedLM.from_pretrained(path, output_loading_info=True, dtype=torch.float32)
     return model, sorted(info.get("missing_keys", []))
 
 

@@ -29,7 +29,8 @@ from tlbench.progress import NullProgress
 TOKEN_POOLING = "none"
 
 
-def feature_key(job: Job, role: Role, pooling: str, layers: str = "last", *, precision: str = "auto") -> str:
+def feature_key(job: Job, role: Role, pooling: str, layers: str = "last", *, precision: str = "auto",
+                weights: str = "fp32") -> str:
     from tlbench.engine.model import autocast_dtype
     from tlbench.runner import code_fingerprint, split_options
 
@@ -47,19 +48,22 @@ def feature_key(job: Job, role: Role, pooling: str, layers: str = "last", *, pre
               "sources": {r: s.sha256 for r, s in sorted(job.data.sources.items())},
               "rows": len(job.data.splits[role]),
               "dtype": "float32" if dtype is None else str(dtype).removeprefix("torch.")}
+    if weights != "fp32":  # the backbone held in bf16 (``backbone_dtype``): other numbers; fp32 keeps
+        config["weights"] = weights  # the keys it had before the option existed
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def feature_path(job: Job, role: Role, pooling: str, layers: str = "last", *,
+def feature_path(job: Job, role: Role, pooling: str, layers: str = "last", *, weights: str = "fp32",
                  precision: str = "auto") -> Path:
-    key = feature_key(job, role, pooling, layers, precision=precision)
+    key = feature_key(job, role, pooling, layers, precision=precision, weights=weights)
     return Path(job.cache_dir) / "features" / f"{key}.npz"
 
 
 def cached_features(job: Job, backbone: Any, role: Role, pooling: str, *, batch_size: int,
-                    pad_id: int, precision: str = "auto", layers: str = "last") -> Any:
-    """Features of split ``role``, loaded from the cache when present."""
-    path = feature_path(job, role, pooling, layers, precision=precision)
+                    pad_id: int, precision: str = "auto", layers: str = "last", weights: str = "fp32") -> Any:
+    """Features of split ``role``, loaded from the cache when present (``weights``: the dtype the
+    backbone is held in)."""
+    path = feature_path(job, role, pooling, layers, precision=precision, weights=weights)
     if path.is_file():
         return _load(path)
     rows = rows_of(job.encoded(role))
@@ -102,9 +106,9 @@ def _load(path: Path) -> Any:
 
 
 def extraction_seconds(job: Job, role: Role, pooling: str, layers: str = "last", *,
-                       precision: str = "auto") -> float:
+                       precision: str = "auto", weights: str = "fp32") -> float:
     """How long computing the cached features of ``role`` took (0 when unknown)."""
-    meta = feature_path(job, role, pooling, layers, precision=precision).with_suffix(".json")
+    meta = feature_path(job, role, pooling, layers, precision=precision, weights=weights).with_suffix(".json")
     return float(json.loads(meta.read_text())["seconds"]) if meta.is_file() else 0.0
 
 

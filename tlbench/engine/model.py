@@ -38,6 +38,23 @@ def autocast_dtype(device: str, precision: str) -> torch.dtype | None:
     return torch.bfloat16 if precision == "bf16" else None
 
 
+def check_backbone_dtype(dtype: str, device: str, precision: str) -> None:
+    """A bf16 backbone computes under bf16 autocast only (its frozen bf16 weights meet fp32 inputs,
+    heads and trainable parameters): ValueError when this device and ``precision`` give none."""
+    if dtype == "bf16" and autocast_dtype(device, precision) is None:
+        raise ValueError(f"backbone_dtype = 'bf16' needs bf16 autocast, which precision = {precision!r} "
+                         f"does not give on {device}: set precision = 'bf16' (or hold the backbone in fp32)")
+
+
+def train_in_fp32(model: torch.nn.Module) -> None:
+    """Every parameter that trains held in fp32 (master weights): a backbone held in bf16 keeps its
+    frozen weights there, and what the optimizer updates (adapters, unfrozen layers, the head) is
+    never rounded to bf16 between steps."""
+    for parameter in model.parameters():
+        if parameter.requires_grad and parameter.dtype != torch.float32:
+            parameter.data = parameter.data.float()
+
+
 def autocast(device: str, dtype: torch.dtype | None) -> Any:
     if dtype is None:
         return contextlib.nullcontext()
@@ -51,8 +68,17 @@ def load_tokenizer(path: str) -> Any:
     return AutoTokenizer.from_pretrained(path)
 
 
-def load_backbone(model: ModelRef, config: Any = None) -> torch.nn.Module:
+#: ``backbone_dtype`` option -> the torch dtype a backbone's weights are held in
+DTYPES = {"fp32": "float32", "bf16": "bfloat16"}
+
+
+def load_backbone(model: ModelRef, config: Any = None, *, dtype: str = "fp32") -> torch.nn.Module:
     """The bare encoder (no task head), with PyTorch's SDPA attention where supported, else eager.
+
+    Its weights are held in ``dtype`` (``fp32``, or ``bf16`` for a large frozen backbone), whatever
+    the checkpoint's: transformers 5 otherwise keeps a checkpoint's own dtype, and most decoder LLMs
+    on the Hub are saved in bf16, which fed bf16 states into the fp32 heads (and would have trained
+    bf16 weights with AdamW).
 
     BERT-style encoders are loaded without their own pooler (a dense layer on the first token that
     tlbench's heads never read): it would count as trainable and stored while receiving no gradient.
@@ -65,10 +91,12 @@ def load_backbone(model: ModelRef, config: Any = None) -> torch.nn.Module:
 
     from transformers import AutoModel
 
+    held = getattr(torch, DTYPES[dtype])
+
     def build(**kwargs: Any) -> torch.nn.Module:
         if config is not None:
-            return AutoModel.from_config(copy.deepcopy(config), **kwargs)
-        return AutoModel.from_pretrained(model.path, **kwargs)
+            return AutoModel.from_config(copy.deepcopy(config), dtype=held, **kwargs)
+        return AutoModel.from_pretrained(model.path, dtype=held, **kwargs)
 
     errors: list[str] = []
     for attention in ("sdpa", "eager"):

@@ -20,13 +20,13 @@ class MultitaskModel(nn.Module):
     are counted, optimized and stored once."""
 
     def __init__(self, jobs: Mapping[str, Any], *, pooling: str, dropout: float, head: str,
-                 sharing: str = "hard", soft_weight: float = 0.0):
+                 sharing: str = "hard", soft_weight: float = 0.0, backbone_dtype: str = "fp32"):
         super().__init__()
         labels = list(jobs)
         first = jobs[labels[0]]
         self.keys = {label: f"t{i}" for i, label in enumerate(labels)}
         self.device = first.device
-        backbone = load_backbone(first.model)
+        backbone = load_backbone(first.model, dtype=backbone_dtype)
         self.tasks = nn.ModuleDict()
         for i, label in enumerate(labels):
             encoder = backbone if sharing == "hard" or i == 0 else copy.deepcopy(backbone)

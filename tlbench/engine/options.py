@@ -40,6 +40,11 @@ class EngineOptions(StrategyOptions):
                     "selection evaluation) [default: best with early stopping, else last]")
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="auto: bf16 autocast on GPUs that support it, fp32 on CPU")
+    backbone_dtype: Literal["fp32", "bf16"] = Field(
+        "fp32", json_schema_extra=NEUTRAL_DEFAULT,
+        description="the dtype the backbone's weights are held in, whatever the checkpoint's: fp32, or "
+                    "bf16 (half the memory of a large frozen backbone; what trains stays fp32; needs "
+                    "bf16 autocast: precision bf16, or auto on a GPU)")
 
     @model_validator(mode="after")
     def _consistent(self) -> EngineOptions:
@@ -51,6 +56,9 @@ class EngineOptions(StrategyOptions):
         if self.checkpoint == "last" and self.early_stopping_patience:
             raise ValueError("early stopping restores the best weights: checkpoint = 'last' contradicts "
                              "early_stopping_patience > 0")
+        if self.backbone_dtype == "bf16" and self.precision == "fp32":
+            raise ValueError("backbone_dtype = 'bf16' computes under bf16 autocast: precision = 'fp32' "
+                             "turns it off; set precision = 'bf16' (or 'auto' on a GPU)")
         if self.checkpoint == "best" and not (self.evals_per_epoch or self.min_evals):
             raise ValueError("checkpoint = 'best' needs evaluations: set evals_per_epoch or min_evals > 0")
         return self

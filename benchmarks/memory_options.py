@@ -1,7 +1,9 @@
-"""What ``gradient_checkpointing = true`` saves and costs: full fine-tuning of the offline
-all-MiniLM-L6-v2 on IMDb reviews at 256 tokens, with and without it, each in its own ``tlbench run``.
+"""What the memory options save and cost, each variant in its own ``tlbench run`` of the offline
+all-MiniLM-L6-v2 on IMDb reviews at 256 tokens: full fine-tuning with and without
+``gradient_checkpointing``, and LoRA (bf16 autocast) with the backbone held in fp32 and in bf16
+(``backbone_dtype``).
 
-    TLBENCH_DATA_DIR=../shared/data python benchmarks/gradient_checkpointing.py [--steps 8] [--batch 16]
+    TLBENCH_DATA_DIR=../shared/data python benchmarks/memory_options.py [--steps 8] [--batch 16]
 
 Prints, per variant, the run's recorded peak memory (``cost.peak_memory_bytes``: the process's
 resident memory on CPU, the allocator's peak on a GPU) and training seconds, then one JSON line. A
@@ -28,19 +30,26 @@ max_eval_examples = 16
 max_length = 256
 
 [strategies.{label}]
-strategy = "full_finetune"
+strategy = "{strategy}"
 batch_size = {batch}
 max_steps = {steps}
 evals_per_epoch = 0
 min_evals = 0
-precision = "fp32"
-gradient_checkpointing = {on}
+{options}
 """
+#: label -> (strategy, its options)
+VARIANTS = {
+    "plain": ("full_finetune", 'precision = "fp32"'),
+    "checkpointed": ("full_finetune", 'precision = "fp32"\ngradient_checkpointing = true'),
+    "lora_fp32_backbone": ("lora", 'precision = "bf16"'),
+    "lora_bf16_backbone": ("lora", 'precision = "bf16"\nbackbone_dtype = "bf16"'),
+}
 
 
-def run(label: str, on: bool, steps: int, batch: int, root: Path) -> dict[str, float]:
+def run(label: str, steps: int, batch: int, root: Path) -> dict[str, float]:
+    strategy, options = VARIANTS[label]
     suite = root / f"{label}.toml"
-    suite.write_text(SUITE.format(label=label, on=str(on).lower(), steps=steps, batch=batch,
+    suite.write_text(SUITE.format(label=label, strategy=strategy, options=options, steps=steps, batch=batch,
                                   rows=steps * batch))
     out = subprocess.run([sys.executable, "-m", "tlbench", "run", str(suite), "--results", str(root / label)],
                          capture_output=True, text=True, check=False)
@@ -59,10 +68,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        result = {label: run(label, on, args.steps, args.batch, root)
-                  for label, on in (("plain", False), ("checkpointed", True))}
+        result = {label: run(label, args.steps, args.batch, root) for label in VARIANTS}
     for label, r in result.items():
-        print(f"{label:>13}: peak {r['peak_memory_mb']:.0f} MB ({r['memory_kind']}), "
+        print(f"{label:>18}: peak {r['peak_memory_mb']:.0f} MB ({r['memory_kind']}), "
               f"training {r['train_seconds']:.1f} s")
     print(json.dumps({"steps": args.steps, "batch": args.batch, **result}))
 
