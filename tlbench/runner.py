@@ -43,9 +43,11 @@ def default_cache_dir() -> Path:
 
 @functools.cache
 def code_fingerprint(cls: type) -> str:
-    """sha256 of the source files defining ``cls`` and its bases: a task's tokenization cache is
-    invalidated when its code (a plugin upgrade, a local edit) changes, not only its options."""
-    digest = hashlib.sha256()
+    """sha256 of ``cls``'s qualified name and the source files defining it and its bases: a task's
+    tokenization cache is invalidated when its code (a plugin upgrade, a local edit) changes, not only
+    its options, and two task classes of one module never share a cache (the kit's toy tagging and
+    regression tasks, both named "toy" on in-memory data, once read each other's tokens)."""
+    digest = hashlib.sha256(f"{cls.__module__}.{cls.__qualname__}".encode())
     for klass in cls.__mro__:
         path = getattr(sys.modules.get(klass.__module__), "__file__", None)
         if path and Path(path).is_file():
