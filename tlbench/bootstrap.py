@@ -26,6 +26,18 @@ counted once. The simulations
 in tests/unit/test_bootstrap.py check coverage at 3, 5 and 10 seeds with seed or item variance
 dominating. With one seed on either side the seed variance is unknown and there is no verdict.
 
+Replicates nested in training subsets (issue 20; :meth:`TaskBootstrap.nest`): where a strategy has
+two or more training subsets and some subset has several seeds, the seeds of a subset share its
+training rows and are not independent. The replicate level then resamples the *subsets* with
+replacement, each drawn subset with its own seeds (a subset's mean over its seeds is the unit, each
+subset weighing the same), corrected by sqrt(G / (G - 1)) with G - 1 degrees of freedom. The spread of
+the subset means already holds the seeds' variance within a subset (divided by their number), so
+redrawing the seeds inside each drawn subset as well would count it a second time (Davison and
+Hinkley 1997, section 3.8; Field and Welsh 2007: resampling the clusters alone is consistent). What
+the item level shares with the subset level (each subset's and each seed's own luck on particular
+items) is counted once, as above. With one seed per subset nothing is nested and every number is
+what the flat bootstrap gives.
+
 Vectorised: item weights are counts, so each strategy's per-seed sufficient statistics on every
 resample are one matrix product (10,000 resamples x 1,000 items in milliseconds).
 """
@@ -40,6 +52,7 @@ import numpy as np
 from scipy import stats as st
 
 from tlbench.stats import REDUCERS
+from tlbench.stats import nested as stats_nested
 
 __all__ = ["Comparison", "TaskBootstrap", "p_outperform"]
 
@@ -95,6 +108,38 @@ class TaskBootstrap:
         self.n = self.weights.sum(axis=1)  # [B]: items per resample (varies with clusters)
         self._seed_weights: dict[tuple[str, int], np.ndarray] = {}
         self._cache: dict[str, np.ndarray] = {}
+        self._nested: dict[str, np.ndarray] = {}  # name -> each replicate's subset index (nested only)
+        self._levels: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._shared: dict[str, float] = {}
+
+    def nest(self, name: str, subsets: Sequence[object]) -> None:
+        """Declare the training subset of each of the strategy's replicates (its statistics' rows, in
+        order). Nested (two or more subsets, some with several seeds: ``stats.nested``): its replicate
+        level resamples subsets (module text). Otherwise nothing changes."""
+        _, of = np.unique(np.asarray([str(x) for x in subsets]), return_inverse=True)
+        if stats_nested(list(subsets)):
+            self._nested[name] = of.ravel()
+        else:
+            self._nested.pop(name, None)
+        self._levels.pop(name, None)
+        self._shared.pop(name, None)
+
+    def _weights(self, name: str) -> np.ndarray:
+        """``[replicates]``: each replicate's weight in a nested strategy's mean (1 / (G n_g))."""
+        of = self._nested[name]
+        counts = np.bincount(of)
+        return 1.0 / (len(counts) * counts[of])
+
+    def units(self, name: str, n_replicates: int) -> int:
+        """The independent units of the strategy's replicate level: subsets when nested, else seeds."""
+        return int(self._nested[name].max()) + 1 if name in self._nested else n_replicates
+
+    def center(self, name: str, scores: np.ndarray) -> float:
+        """The strategy's mean of its replicates' ``scores``: the plain mean, or (nested) the mean of
+        its subset means."""
+        if name not in self._nested:
+            return scores.mean()
+        return float(self._weights(name) @ scores)
 
     # -- one strategy ----------------------------------------------------------------------
     def prepare(self, strategies: dict[str, tuple[np.ndarray, str]]) -> None:
@@ -131,6 +176,22 @@ class TaskBootstrap:
 
     def levels(self, name: str, stats: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
         """(items-only mean over seeds ``[B]``, corrected seed deviation ``[B]``) of one strategy."""
+        if name not in self._levels:
+            compute = self._nested_levels if name in self._nested else self._flat_levels
+            self._levels[name] = compute(name, stats, how)
+        return self._levels[name]
+
+    def _nested_levels(self, name: str, stats: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
+        """Nested: the items-only mean of the subset means, and the subsets' corrected deviation."""
+        per_seed = self.per_seed(name, stats, how)
+        of, w = self._nested[name], self._weights(name)
+        g = int(of.max()) + 1
+        full = REDUCERS[how](np.asarray(stats, dtype=float))  # [S], on the report items as they are
+        means = np.bincount(of, weights=full) / np.bincount(of)  # [G]
+        both = self.seed_weights(name, g) @ means / g
+        return w @ per_seed, (both - means.mean()) * np.sqrt(g / (g - 1))
+
+    def _flat_levels(self, name: str, stats: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
         per_seed = self.per_seed(name, stats, how)
         items_only = per_seed.mean(axis=0)
         s = per_seed.shape[0]
@@ -141,6 +202,20 @@ class TaskBootstrap:
         full = REDUCERS[how](np.asarray(stats, dtype=float))  # [S]
         both = self.seed_weights(name, s) @ full / s
         return items_only, (both - full.mean()) * np.sqrt(s / (s - 1))
+
+    def shared(self, name: str, stats: np.ndarray, how: str) -> float:
+        """The item-resampling variance of the strategy's mean that its replicate level counts too.
+        Flat: the seed x item interaction over the seeds (:meth:`interaction` / seeds). Nested: the
+        part not shared by replicates of different subsets (each subset's and each seed's own luck on
+        particular items), w'Cw minus the mean covariance between replicates of different subsets."""
+        if name not in self._shared:
+            if name in self._nested:
+                per_seed, of, w = self.per_seed(name, stats, how), self._nested[name], self._weights(name)
+                cov = np.cov(per_seed)
+                self._shared[name] = float(w @ cov @ w - cov[of[:, None] != of[None, :]].mean())
+            else:
+                self._shared[name] = self.interaction(name, stats, how) / np.asarray(stats).shape[0]
+        return self._shared[name]
 
     def interaction(self, name: str, stats: np.ndarray, how: str) -> float:
         """The item-resampling variance of one seed's score that its other seeds do not share (mean
@@ -167,19 +242,20 @@ class TaskBootstrap:
         if sa.shape[1] != sb.shape[1]:
             raise ValueError(f"paired data need the same items, got {sa.shape[1]} and {sb.shape[1]}")
         reduce = REDUCERS[how]
-        delta = float(reduce(sa).mean() - reduce(sb).mean())
+        delta = float(self.center(na, reduce(sa)) - self.center(nb, reduce(sb)))
         ia, ea = self.levels(na, sa, how)
         ib, eb = self.levels(nb, sb, how)
         items = ia - ib
         # the item level, less the seed x item interaction it shares with the seed level (each
         # seed's own luck on particular items varies with the items *and* with the seed)
-        shared = sum(self.interaction(n, sx, how) / sx.shape[0] for n, sx in ((na, sa), (nb, sb)))
+        shared = sum(self.shared(n, sx, how) for n, sx in ((na, sa), (nb, sb)))
         v_items = max(0.0, float(items.var(ddof=1)) - shared)
         va, vb = float(ea.var(ddof=1)), float(eb.var(ddof=1))
         se = float(np.sqrt(v_items + va + vb))
-        # Welch-Satterthwaite: each seed level has n - 1 degrees of freedom, the item level one
-        # fewer than the clusters (items) resampled
-        terms = [(va, sa.shape[0] - 1), (vb, sb.shape[0] - 1), (v_items, self.n_clusters - 1)]
+        # Welch-Satterthwaite: each seed level has n - 1 degrees of freedom (subsets - 1 when seeds
+        # are nested in subsets), the item level one fewer than the clusters (items) resampled
+        terms = [(va, self.units(na, sa.shape[0]) - 1), (vb, self.units(nb, sb.shape[0]) - 1),
+                 (v_items, self.n_clusters - 1)]
         denominator = sum(v * v / k for v, k in terms if k > 0)
         df = float(se ** 4 / denominator) if denominator > 0 else float("inf")
         t = float(st.t.ppf(1 - alpha / 2, df))

@@ -3,7 +3,7 @@
 Each sentence carries its numbers and intervals and claims no more than the statistics do
 (docs/report.md, "Findings"): "separable" only for a family-wide Holm verdict; a tie reads "cannot be
 separated" with its Δ, interval, Holm p and MDE, never "equal"; a cell not above the trivial baseline
-or still improving is named and excluded from claims (:func:`tlbench.analysis.exclusion`); the cost
+or still improving is named and excluded from claims (:func:`tlbench.comparisons.exclusion`); the cost
 frontier is by mean, and a strategy is called dominated only where a verdict of the family separates
 its score from a cheaper strategy's; a learning-curve order only where a Welch interval excludes 0
 (unadjusted, and said so); mean ranks across tasks with their intervals when two or more tasks are
@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from tlbench.analysis import exclusion, versus
+from tlbench.comparisons import exclusion, versus
+from tlbench.report_stats import replicates_label
 from tlbench.stats import format_p
 
 __all__ = ["Finding", "findings", "findings_markdown"]
@@ -46,7 +47,8 @@ def findings_markdown(analysis: dict[str, Any]) -> list[str]:
     found = findings(analysis)
     lines = ["## Findings", "",
              "Written by tlbench from the statistics on this page, not by hand (docs/report.md, Findings). "
-             "Verdicts are family-wide: Holm over every comparison the page prints, α = "
+             "Verdicts are family-wide: Holm over every pair of strategies on every task (each task's "
+             "matrix), α = "
              f"{analysis.get('statistics', {}).get('alpha', 0.05)}. Intervals are 95% and unadjusted. "
              "\"Cannot be separated\" is inconclusive, not equal: a true difference up to about its MDE "
              "can hide there. Cells not above the trivial baseline or still improving are named and "
@@ -68,11 +70,12 @@ def _finite(x: Any) -> bool:
 
 
 def _score(x: dict[str, Any]) -> str:
-    """``0.749 (95% t-interval [0.730, 0.768], n=5)``."""
+    """``0.749 (95% t-interval [0.730, 0.768], n=5)``; ``n=5 subsets × 3 seeds`` where seeds are nested
+    in training subsets (the interval is then over the subset means)."""
     low, high = x["ci95_t"]
     if x["n"] < 2 or not _finite(low):
-        return f"{x['mean']:.3f} (n={x['n']}, no interval)"
-    return f"{x['mean']:.3f} (95% t-interval [{low:.3f}, {high:.3f}], n={x['n']})"
+        return f"{x['mean']:.3f} ({replicates_label(x)}, no interval)"
+    return f"{x['mean']:.3f} (95% t-interval [{low:.3f}, {high:.3f}], {replicates_label(x)})"
 
 
 def _cell(name: str, x: dict[str, Any]) -> str:
@@ -306,16 +309,18 @@ def _across(a: dict[str, Any]) -> list[Finding]:
     st = a.get("statistics", {})
     fam = st.get("family", {})
     if fam.get("size"):
-        split = (f": {fam['with_baseline']} with the baseline {a['baseline']} and {fam['with_leader']} "
-                 "with a task's leader" if "with_leader" in fam else "")
+        per_task = fam.get("per_task") or {}
+        labels = [f"{n} on {a['tasks'].get(t, {}).get('label', t)}" for t, n in per_task.items()]
+        split = f" ({', '.join(labels)})" if labels else ""
         left = [f"{fam[k]} {what}" for k, what in (("untestable", "with a one-seed side"),
                                                     ("not_above_trivial", "with a cell not above trivial"))
                 if fam.get(k)]
-        say("family", f"Every verdict above is from one Holm family of {fam['size']} comparisons{split}, "
-                      f"α = {st.get('alpha', 0.05)}" + (f"; left out: {_join(left)}" if left else "") + "."
-                      + (" A leader is chosen after seeing the means, which Holm does not correct for: with "
-                         "many strategies the chance of a false \"separable\" against a leader is somewhat "
-                         "above α (docs/report.md, Verdicts)." if fam.get("with_leader") else ""))
+        say("family", f"Every verdict above is from one Holm family of {fam['size']} comparisons: every pair "
+                      f"of strategies on every task{split}, α = {st.get('alpha', 0.05)}"
+                      + (f"; left out: {_join(left)}" if left else "") + ". The family is fixed before any "
+                      "mean is seen and is the same whichever strategy is the baseline or leads, so the "
+                      "leader's comparisons are members like any other and Holm keeps the chance of any "
+                      "false \"separable\" on the page at or below α.")
     ranks = a.get("ranks") or {}
     ranked, intervals = ranks.get("tasks", []), ranks.get("intervals")
     labels = [a["tasks"][t]["label"] for t in ranked]

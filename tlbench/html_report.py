@@ -38,11 +38,15 @@ from tlbench.report import (
     improving_cell,
 )
 from tlbench.report_stats import (
+    PAIRWISE_TEXT,
     across_tasks,
     delta_cell,
     leader_table,
     method_text,
+    pair_cell,
+    pairwise_names,
     rank_cell,
+    replicates_label,
     resampling_line,
     trivial_line,
     verdict_cell,
@@ -52,11 +56,14 @@ __all__ = ["page", "write_html"]
 
 
 def score(x: dict[str, Any]) -> Safe:
-    """Mean ± half the t-interval, every replicate's value beneath it."""
+    """Mean ± half the t-interval, every replicate's value beneath it (with seeds nested in training
+    subsets, the subset means the interval is over)."""
     low, high = x["ci95_t"]
     spread = "" if x["n"] < 2 or low is None or not math.isfinite(low) else f" ± {(high - low) / 2:.3f}"
-    values = " ".join(f"{v:.3f}" for v in x["values"])
-    return Safe(esc(fmt(x["mean"]) + spread) + el("small", f"n={x['n']}: {values}"))
+    nested = x.get("nested")
+    values = " ".join(f"{v:.3f}" for v in (nested["subset_means"] if nested else x["values"]))
+    shown = f"; subset means: {values}" if nested else f": {values}"
+    return Safe(esc(fmt(x["mean"]) + spread) + el("small", replicates_label(x) + shown))
 
 
 def summary(a: dict[str, Any], order: list[str]) -> Safe:
@@ -153,6 +160,19 @@ def outperform(e: dict[str, Any], order: list[str]) -> Safe:
                 + table(["", *names], rows, sortable=False))
 
 
+def pairwise(e: dict[str, Any], order: list[str]) -> Safe:
+    """Every pair of the task's strategies, row minus column: Δ and the family's verdict, as in
+    LEADERBOARD.md (not sortable: the matrix is read by row and column)."""
+    from tlbench.comparisons import versus
+
+    names = pairwise_names(e, [s for s in order if s in e["strategies"]])
+    if len(names) < 2:
+        return Safe("")
+    rows = [[r, *[cell("–" if c == r else inline(pair_cell(versus(e, r, c)))) for c in names]] for r in names]
+    return Safe(el("h3", "Every pair (row − column)") + el("p", inline(PAIRWISE_TEXT))
+                + table(["row − column", *names], rows, sortable=False))
+
+
 def findings_section(a: dict[str, Any], found: list[Finding]) -> Safe:
     """The generated findings (``tlbench.findings``), grouped by scope: tasks in page order, then
     across tasks, then any other scope."""
@@ -191,7 +211,7 @@ def task_section(a: dict[str, Any], t: str, index: int, order: list[str], figure
                             [r for r in rs if r.variant == "trial"])
                for s, rs in zip(present, cells, strict=True)]
     return el("section", el("h2", e["label"]), [el("p", inline(x)) for x in task_text(a, t)],
-              task_table(e, order, a["baseline"]), markdown(leader_table(e, present)),
+              task_table(e, order, a["baseline"]), markdown(leader_table(e, present)), pairwise(e, order),
               calibration_table(e, order), outperform(e, order),
               el("h3", "Plots") if figures else None, figures_of(figures),
               el("h3", "Per cell: every run, options, tuning, provenance"), details, id=f"task-{index}")

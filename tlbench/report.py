@@ -243,9 +243,10 @@ def _task_section(e: dict[str, Any], task: str, order: list[str], baseline: str)
         lines += ["", "*still improving*: the run's selection score was still rising beyond its sampling "
                   "noise when training ended (its last evaluation the best, above the best before the final "
                   "third by more than the standard error: docs/report.md); more training could change it."]
-    from tlbench.report_stats import leader_table
+    from tlbench.report_stats import leader_table, pairwise_table
 
     lines += leader_table(e, present)
+    lines += pairwise_table(e, present)  # every member of the family on this task
     # calibration of classifications (``RunRecord.calibration``), when some record of the task has it
     calibrated = [s for s in present if e["strategies"][s].get("calibration")]
     if calibrated:
@@ -259,7 +260,8 @@ def _task_section(e: dict[str, Any], task: str, order: list[str], baseline: str)
                   "|---|---|---|---|---|---|---|---|"]
         cal = [e["strategies"][s]["calibration"] for s in calibrated]
         keys = ("ece", "brier", "nll", "temperature", "ece_scaled", "brier_scaled", "nll_scaled")
-        table = [[f"{s} ({c['n']} of {e['strategies'][s]['n']} seeds)" if c["n"] != e["strategies"][s]["n"]
+        runs = {s: len(e["strategies"][s]["values"]) for s in calibrated}  # every run, nested or not
+        table = [[f"{s} ({c['n']} of {runs[s]} seeds)" if c["n"] != runs[s]
                   else s, *[_fmt(c[k], 2 if k == "temperature" else 3) for k in keys]]
                  for s, c in zip(calibrated, cal, strict=True)]
         for col, k in enumerate(keys, start=1):

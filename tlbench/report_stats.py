@@ -8,8 +8,9 @@ from typing import Any
 
 from tlbench.stats import format_p
 
-__all__ = ["across_tasks", "delta_cell", "leader_table", "method_text", "outperform_table", "rank_cell",
-           "resampling_line", "seed_cell", "trivial_line", "verdict_cell"]
+__all__ = ["across_tasks", "delta_cell", "leader_table", "method_text", "outperform_table", "pair_cell",
+           "pairwise_table", "rank_cell", "replicates_label", "resampling_line", "seed_cell", "trivial_line",
+           "verdict_cell"]
 
 
 def _num(value: float | None, digits: int = 3) -> str:
@@ -20,16 +21,18 @@ def method_text(a: dict[str, Any]) -> str:
     """The paragraph under the title: intervals, the comparisons' method and the declared family."""
     st, fam = a.get("statistics", {}), a.get("statistics", {}).get("family", {})
     untestable = fam.get("untestable", 0)
+    replicates = st.get("replicates", "seeds")
     return (
         "Scores are on each task's report split, never used for choosing: mean ± half the 95% "
         "t-interval over seeds, then every seed's value (no bootstrap over so few seeds: with 3 seeds a "
         "percentile bootstrap is the seeds' range, a 75% interval). A strategy's reported runs are its "
         f"tuned ones where the suite tunes, else its defaults.\n\n"
-        f"Δ compares with `{a['baseline']}`, and in a second table with the task's leader where the "
-        f"leader is not the baseline: a {st.get('method', 'paired bootstrap')} "
+        f"Δ compares with `{a['baseline']}`, in a second table with the task's leader where the leader is "
+        "not the baseline, and in a matrix of every pair under each task table: a "
+        f"{st.get('method', 'paired bootstrap')} "
         f"({st.get('n_resamples', a.get('n_resamples'))} resamples, RNG seed {st.get('rng_seed', 0)}). "
         f"Verdicts come from Holm-adjusted p-values over one family of **{fam.get('size', 0)} "
-        f"comparisons**" + _family_split(fam) + f" ({fam.get('members', 'the comparisons printed')}) "
+        f"comparisons**" + _family_split(a, fam) + f" ({_members(fam)}) "
         f"at α = {st.get('alpha', 0.05)}: "
         "**better** or **worse** when the adjusted p is below α; **equivalent** when the suite declares "
         "an equivalence margin and both one-sided tests reject ("
@@ -40,28 +43,57 @@ def method_text(a: dict[str, Any]) -> str:
         "P-values below 1e-4 print as `< 1e-04`."
         + (f" {untestable} comparisons have a side with one seed: seed variance unknown, no verdict."
            if untestable else "")
-        + (" The suite draws several training subsets: every run of a (training subset, seed) pair is a "
+        + (" The suite draws several training subsets with several seeds each: the seeds of a subset "
+           "share its training rows and are not independent, so a cell's n, mean and t-interval are over "
+           "its subset means (n = subsets, \"n=5 subsets × 3 seeds\"), the bootstrap's replicate level "
+           "resamples subsets (each with its seeds), and the learning curves' Welch intervals are over "
+           "subset means; all include which training examples were drawn, not only the initialisation."
+           if replicates.startswith("training subsets, ") else
+           " The suite draws several training subsets: every run of a (training subset, seed) pair is a "
            "replicate, so n, the t-intervals and the seed level of the bootstrap count subsets × seeds "
            "and include which training examples were drawn, not only the initialisation."
-           if st.get("replicates", "seeds") != "seeds" else "")
+           if replicates != "seeds" else "")
     )
 
 
-def _family_split(fam: dict[str, Any]) -> str:
-    """``: 12 with the baseline and 8 with a task's leader`` (nothing for a family described before
-    leader comparisons existed)."""
-    if "with_leader" not in fam:
+def _family_split(a: dict[str, Any], fam: dict[str, Any]) -> str:
+    """``: every pair of strategies on each task (21 on sst2, 21 on imdb)`` (nothing for a family
+    described without ``per_task``)."""
+    per_task = fam.get("per_task")
+    if not per_task:
         return ""
-    return f": {fam['with_baseline']} with the baseline and {fam['with_leader']} with a task's leader"
+    labels = [f"{n} on {a['tasks'].get(t, {}).get('label', t)}" for t, n in per_task.items()]
+    return f": every pair of strategies on each task ({', '.join(labels)})"
+
+
+def _members(fam: dict[str, Any]) -> str:
+    """What the family's members are, without repeating the split that precedes it."""
+    members = str(fam.get("members", "the comparisons printed"))
+    return members.removeprefix("every pair of strategies on every task, ") if fam.get("per_task") \
+        else members
+
+
+def replicates_label(x: dict[str, Any]) -> str:
+    """A cell's n as printed: ``n=5``, or with seeds nested in training subsets ``n=5 subsets × 3
+    seeds`` (``2-3 seeds`` when subsets have different numbers)."""
+    nested = x.get("nested")
+    if not nested:
+        return f"n={x['n']}"
+    seeds = sorted(set(nested["seeds"]))
+    each = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
+    return f"n={nested['subsets']} subsets × {each} seeds"
 
 
 def seed_cell(entry: dict[str, Any]) -> str:
-    """``0.776 ± 0.025 (n=3: 0.800 0.767 0.790)``: the mean, the t half-width, every seed's value."""
+    """``0.776 ± 0.025 (n=3: 0.800 0.767 0.790)``: the mean, the t half-width, every seed's value; with
+    seeds nested in training subsets, ``(n=5 subsets × 3 seeds; subset means: ...)``."""
     low, high = entry["ci95_t"]
-    values = " ".join(_num(v) for v in entry["values"])
+    nested = entry.get("nested")
+    values = " ".join(_num(v) for v in (nested["subset_means"] if nested else entry["values"]))
     if entry["n"] < 2 or low is None or low != low:
-        return f"{_num(entry['mean'])} (n={entry['n']})"
-    return f"{_num(entry['mean'])} ± {_num((high - low) / 2)} (n={entry['n']}: {values})"
+        return f"{_num(entry['mean'])} ({replicates_label(entry)})"
+    shown = f"; subset means: {values}" if nested else f": {values}"
+    return f"{_num(entry['mean'])} ± {_num((high - low) / 2)} ({replicates_label(entry)}{shown})"
 
 
 def verdict_cell(c: dict[str, Any]) -> str:
@@ -88,28 +120,65 @@ def delta_cell(c: dict[str, Any]) -> str:
 
 def leader_table(e: dict[str, Any], present: list[str]) -> list[str]:
     """Every other strategy against the task's leader (Δ = the strategy minus the leader), where the
-    leader is not the baseline: the family's leader comparisons, with the same verdicts and MDE as the
-    table above. The leader against the baseline is that table's comparison, turned round here and
-    counted once in the family."""
-    from tlbench.analysis import versus
+    leader is not the baseline: pairs of the family, with the same verdicts and MDE as everywhere
+    else on the page (the baseline's row is the pair in the leader's row of the table above)."""
+    from tlbench.comparisons import versus
 
     lead, base = e.get("leader"), e.get("baseline")
     if not lead or lead == base or not e.get("leader_comparisons"):
         return []
     lines = ["", f"Δ vs `{lead}`, the task's leader (the highest mean among the cells above the trivial "
              "baseline, not still improving and with two or more runs): each strategy minus the leader, on "
-             "the same resamples, in the same Holm family.", "",
+             "the same resamples; pairs of the one Holm family, as in the matrix below.", "",
              f"| strategy | Δ vs {lead} (95% CI) | verdict (family-wide Holm p) |", "|---|---|---|"]
     for s in (s for s in present if s != lead):
         c = versus(e, s, lead)
-        if c is None:
-            lines.append(f"| {s} | – | no paired data |")
-        elif s == base:
-            lines.append(f"| {s} | {delta_cell(c)} | {c.get('verdict') or 'no verdict'}: the comparison in "
-                         f"`{lead}`'s row above, counted once |")
-        else:
-            lines.append(f"| {s} | {delta_cell(c)} | {verdict_cell(c)} |")
+        lines.append(f"| {s} | – | no paired data |" if c is None else
+                     f"| {s} | {delta_cell(c)} | {verdict_cell(c)} |")
     return lines
+
+
+def pair_cell(c: dict[str, Any] | None) -> str:
+    """One pair in the matrix: ``+0.012 tie``, ``-0.103 **worse**``; ``(no verdict)`` for a one-seed
+    side, ``(not above trivial)``; ``unpaired`` without paired item statistics."""
+    if c is None:
+        return "unpaired"
+    delta = f"{c['delta']:+.3f}"
+    if c.get("above_trivial") is False:
+        return f"{delta} (not above trivial)"
+    if not c.get("testable", True) or c.get("verdict") is None:
+        return f"{delta} (no verdict)"
+    return f"{delta} **{c['verdict']}**" if c["verdict"] in ("better", "worse") else f"{delta} {c['verdict']}"
+
+
+def pairwise_names(e: dict[str, Any], present: list[str]) -> list[str]:
+    """The strategies of the task's pairwise matrix, in page order: those in a pair (none: no matrix)."""
+    held = e.get("pairwise") or {}
+    paired = set(held) | {b for row in held.values() for b in row}
+    return [s for s in present if s in paired] if held else []
+
+
+def pairwise_table(e: dict[str, Any], present: list[str]) -> list[str]:
+    """Every pair of the task's strategies, row minus column: Δ and the family's verdict (each pair
+    is one member of the Holm family, shown twice, once each way round)."""
+    from tlbench.comparisons import versus
+
+    names = pairwise_names(e, present)
+    if len(names) < 2:
+        return []
+    lines = ["", PAIRWISE_TEXT, "", "| row − column | " + " | ".join(names) + " |",
+             "|" + "---|" * (len(names) + 1)]
+    for r in names:
+        lines.append(f"| {r} | " + " | ".join("–" if c == r else pair_cell(versus(e, r, c)) for c in names)
+                     + " |")
+    return lines
+
+
+#: the sentence above each task's pairwise matrix (Markdown and HTML)
+PAIRWISE_TEXT = ("Every pair, row minus column: Δ and the verdict from the one Holm family (every pair on "
+                 "every task). Each pair is one comparison, shown once each way round; its 95% interval, "
+                 "Holm p and MDE are in leaderboard.json (`pairwise`), and in the tables above where one "
+                 "side is the baseline or the leader.")
 
 
 def trivial_line(e: dict[str, Any]) -> str:

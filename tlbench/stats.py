@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 from scipy import stats as st
 
-__all__ = ["REDUCERS", "Reducer", "SeedSummary", "format_p", "holm", "mean_ranks", "reduce", "seed_summary"]
+__all__ = ["REDUCERS", "Reducer", "SeedSummary", "format_p", "holm", "mean_ranks", "nested", "reduce",
+           "replicate_summary", "seed_summary"]
 
 
 def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -99,15 +100,24 @@ class SeedSummary:
     sd: float
     t_low: float
     t_high: float
+    # seeds nested in training subsets (:func:`replicate_summary`): each subset's mean over its seeds
+    # and how many seeds it has; ``mean``, ``sd`` and the interval are then over the subset means
+    subset_means: tuple[float, ...] | None = None
+    subset_seeds: tuple[int, ...] | None = None
 
     @property
     def n(self) -> int:
-        return len(self.values)
+        """The independent units the interval is over: the values, or the subsets they are nested in."""
+        return len(self.values) if self.subset_means is None else len(self.subset_means)
 
     def as_dict(self) -> dict[str, Any]:
         v = self.values
-        return {"n": self.n, "values": list(v), "mean": self.mean, "sd": self.sd,
-                "ci95_t": [self.t_low, self.t_high], "range": [min(v), max(v)] if v else [None, None]}
+        out = {"n": self.n, "values": list(v), "mean": self.mean, "sd": self.sd,
+               "ci95_t": [self.t_low, self.t_high], "range": [min(v), max(v)] if v else [None, None]}
+        if self.subset_means is not None:
+            out["nested"] = {"subsets": self.n, "seeds": list(self.subset_seeds or ()),
+                             "subset_means": list(self.subset_means)}
+        return out
 
 
 def seed_summary(values: Sequence[float]) -> SeedSummary:
@@ -121,6 +131,27 @@ def seed_summary(values: Sequence[float]) -> SeedSummary:
         return SeedSummary(tuple(v.tolist()), mean, 0.0, mean, mean)
     t_low, t_high = st.t.interval(0.95, n - 1, loc=mean, scale=sd / np.sqrt(n))
     return SeedSummary(tuple(v.tolist()), mean, sd, float(t_low), float(t_high))
+
+
+def nested(subsets: Sequence[Any]) -> bool:
+    """Replicates labelled by their training subset are nested: two or more subsets, and some subset
+    with more than one replicate (seed). One replicate per subset, or one subset, is flat."""
+    distinct = len(set(subsets))
+    return 2 <= distinct < len(subsets)
+
+
+def replicate_summary(values: Sequence[float], subsets: Sequence[Any] | None = None) -> SeedSummary:
+    """A cell's summary over its replicates. Flat (no subsets, one subset, or one seed per subset):
+    :func:`seed_summary` of the values, exactly. Nested (:func:`nested`): the seeds of a subset share
+    its training rows and are not independent, so the mean, sd and t-interval are over the subset
+    means (n = subsets, each subset weighing the same), the values kept as they are."""
+    if subsets is None or not nested(subsets):
+        return seed_summary(values)
+    keys = sorted(set(subsets))
+    groups = [[float(v) for v, g in zip(values, subsets, strict=True) if g == k] for k in keys]
+    over = seed_summary([float(np.mean(g)) for g in groups])
+    return SeedSummary(tuple(float(v) for v in values), over.mean, over.sd, over.t_low, over.t_high,
+                       over.values, tuple(len(g) for g in groups))
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

@@ -70,6 +70,7 @@ def test_subset_runs_are_recorded_and_counted_and_a_short_class_fails_its_runs(t
     assert "class 'yes' has 7" in failed["errors"][0]
     a = analyse(small, baseline="fake_strategy", n_resamples=200)
     cell = a["tasks"]["fake_task"]["strategies"]["fake_strategy"]
-    assert cell["n"] == 4 and cell["subsets"] == [0, 0, 1, 1]
+    # 2 subsets x 2 seeds: the seeds of a subset share its rows, so n counts the 2 subsets (issue 20)
+    assert cell["n"] == 2 and cell["subsets"] == [0, 0, 1, 1] and len(cell["values"]) == 4
     assert a["tasks"]["fake_task"]["training_draw"] == "3/class × 2 subsets"
     assert np.isfinite(cell["mean"])

@@ -46,21 +46,21 @@ def test_smoke_suite_runs_and_reports(tmp_path: Path, data_dir: Path):
     data = json.loads((results / "leaderboard.json").read_text())
     comparisons = data["tasks"]["sst2"]["comparisons"]
     assert set(comparisons) == {"linear_probe", "lora"}
-    # 2 seeds a side: testable; those above sst2's trivial baseline form the family and get a verdict,
-    # the others (at 64 training rows some may not be) are out of it with none. The family also holds
-    # the leader's comparison with the third strategy, where the leader is not the baseline
+    # 2 seeds a side: testable. The family is every pair of the three strategies whose two cells are
+    # above sst2's trivial baseline (at 64 training rows some may not be); the other pairs are out of
+    # it with no verdict. The comparisons with the baseline are views of those pairs
     assert data["tasks"]["sst2"]["trivial"]["method"].startswith("majority class")
-    above = {name for name, c in comparisons.items() if c["above_trivial"] is not False}
-    leaders = data["tasks"]["sst2"]["leader_comparisons"]
-    assert len(leaders) == int(data["tasks"]["sst2"]["leader"] not in (None, "full_finetune"))
-    in_family = [c for c in (*comparisons.values(), *leaders.values()) if c["above_trivial"] is not False]
+    cells = data["tasks"]["sst2"]["strategies"]
+    above = {name for name, x in cells.items() if x["above_trivial"] is not False}
+    pairs = [c for row in data["tasks"]["sst2"]["pairwise"].values() for c in row.values()]
+    in_family = [c for c in pairs if c["above_trivial"] is not False]
+    assert len(pairs) == 3 and len(in_family) == len(above) * (len(above) - 1) // 2
     family = data["statistics"]["family"]
-    assert family["size"] == len(in_family) and family["with_baseline"] == len(above)
-    assert family["not_above_trivial"] == 2 + len(leaders) - len(in_family)
-    assert f"one family of **{len(in_family)} comparisons**" in board
+    assert family["size"] == len(in_family) and family["not_above_trivial"] == 3 - len(in_family)
+    assert f"one family of **{len(in_family)} comparisons**" in board and "| row − column |" in board
     for name, c in comparisons.items():
         assert c["testable"]
-        if name in above:
+        if {name, "full_finetune"} <= above:
             assert c["verdict"] in ("better", "worse", "tie") and c["p_holm"] >= c["p_value"], c
         else:
             assert c["verdict"] is None and "not above trivial: no verdict" in board

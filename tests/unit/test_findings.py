@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.records import record
-from tlbench.analysis import analyse
+from tlbench.analysis import analyse, versus
 from tlbench.findings import Finding, findings, findings_markdown
 from tlbench.record import Trivial
 from tlbench.report import leaderboard
@@ -60,24 +60,31 @@ def test_a_separable_leader_is_named_with_the_strategies_it_is_separable_from_an
     assert not any("equal" in f.text.replace("not equal", "") for f in found)
 
 
-def test_the_family_counts_the_leader_comparisons_once_and_the_page_prints_each():
+def test_the_family_is_every_pair_and_the_page_prints_each():
     records = separable_leader()
     a = analyse(records, baseline="full_finetune")
     fam = a["statistics"]["family"]
-    # 3 with the baseline; 2 with the leader lora (lora against full_finetune is the baseline's)
-    assert (fam["size"], fam["with_baseline"], fam["with_leader"]) == (5, 3, 2)
-    held = [c for c in (*a["tasks"]["sst2"]["comparisons"].values(),
-                        *a["tasks"]["sst2"]["leader_comparisons"].values())]
-    assert all(c["p_holm"] >= c["p_value"] for c in held) and len(held) == 5
+    # 4 strategies on one task: 6 pairs, whichever leads; the leader's and the baseline's are among them
+    assert (fam["size"], fam["pairs"], fam["per_task"]) == (6, 6, {"sst2": 6})
+    e = a["tasks"]["sst2"]
+    held = [c for row in e["pairwise"].values() for c in row.values()]
+    assert all(c["p_holm"] >= c["p_value"] for c in held) and len(held) == 6
     md = leaderboard(records, "s", baseline="full_finetune", analysis=a)
-    assert "one family of **5 comparisons**: 3 with the baseline and 2 with a task's leader" in md
+    assert "one family of **6 comparisons**: every pair of strategies on each task (6 on sst2)" in md
     tables = md.split("## Across tasks", 1)[0]
-    assert sum("(Holm p " in line for line in tables.splitlines()) == 5  # each member printed once
+    # 3 against the baseline, 3 against the leader lora (its pair with the baseline among them)
+    assert sum("(Holm p " in line for line in tables.splitlines()) == 6
     assert "| strategy | Δ vs lora (95% CI) | verdict (family-wide Holm p) |" in md
-    assert "| full_finetune | -0.150 [" in md and "the comparison in `lora`'s row above, counted once" in md
+    turned = e["comparisons"]["lora"]
+    low, high = -turned["ci95"][1], -turned["ci95"][0]
+    assert f"| full_finetune | -0.150 [{low:+.3f}, {high:+.3f}] | **worse** (Holm p " \
+        f"{format_p(turned['p_holm'])}) |" in md
+    assert "| lora | – | +0.002 tie | +0.140 **better** | +0.150 **better** |" in md  # its matrix row
     (family,) = texts(findings(a), "family", "across tasks")
-    assert "one Holm family of 5 comparisons: 3 with the baseline full_finetune and 2 with a task's leader" \
-        in family and "A leader is chosen after seeing the means, which Holm does not correct for" in family
+    assert family.startswith("Every verdict above is from one Holm family of 6 comparisons: every pair of "
+                             "strategies on every task (6 on sst2), α = 0.05.")
+    assert "is the same whichever strategy is the baseline or leads" in family
+    assert "Holm does not correct for" not in family
     # the page opens with the findings
     lines = md.splitlines()
     assert lines[2] == "## Findings"
@@ -86,8 +93,8 @@ def test_the_family_counts_the_leader_comparisons_once_and_the_page_prints_each(
 
 
 def test_a_difference_holm_does_not_support_is_not_claimed():
-    """lora gains 24 items and loses 12 (raw p just under 0.05): alone it would be separable; in a
-    family with the leader comparisons it is not, and the finding says that its unadjusted interval
+    """lora gains 24 items and loses 12 (raw p just under 0.05): alone it would be separable; in the
+    family of every pair (3 here) it is not, and the finding says that its unadjusted interval
     excludes 0 but not after the correction."""
     records = [record(seed=s, items=BASE) for s in range(3)]
     records += [record("lora", seed=s, items=shifted(24, 12)) for s in range(3)]
@@ -119,8 +126,10 @@ def test_cells_not_above_trivial_or_still_improving_are_named_and_excluded_from_
     e = a["tasks"]["sst2"]
     assert e["leader"] == "linear_probe" and e["strategies"]["bitfit"]["above_trivial"] is False
     fam = a["statistics"]["family"]
-    # the baseline's with lora and the probe, and the probe's with lora; bitfit's two are left out
-    assert (fam["size"], fam["with_leader"], fam["not_above_trivial"]) == (3, 1, 2)
+    # the pairs of fine-tuning, lora and the probe; bitfit's three pairs are left out
+    assert (fam["size"], fam["pairs"], fam["not_above_trivial"]) == (3, 6, 3)
+    assert all(c["verdict"] is None and c["above_trivial"] is False for c in
+               (versus(e, "bitfit", s) for s in ("full_finetune", "lora", "linear_probe")))
     found = findings(a)
     (lead,) = texts(found, "leader")
     assert lead.startswith("The highest accuracy mean, lora 0.700 (")

@@ -182,3 +182,34 @@ def test_tlbench_report_html(tmp_path, monkeypatch):
     assert "LEADERBOARD.html" in out.output
     page = (tmp_path / "results" / "s" / "LEADERBOARD.html").read_text()
     assert "<title>s: leaderboard</title>" in page and "0.805 ± " in page
+
+
+def test_every_member_of_the_family_is_printed_in_the_pairwise_matrix(rendered):
+    """Each task's "Every pair" table holds every pair of the family, row minus column, each way round,
+    with its Δ and verdict (names escaped like everywhere else)."""
+    from tlbench.analysis import versus
+    from tlbench.report_stats import pair_cell
+
+    a = analyse(leaderboard_records(), baseline="linear_probe", n_resamples=500)
+    sections = rendered.split("<h3>Every pair (row − column)</h3>")[1:]
+    assert len(sections) == len(a["tasks"]) == 2
+    members = 0
+    for (t, e), section in zip(a["tasks"].items(), sections, strict=True):
+        assert rendered.index(f"<h2>{t}</h2>") < rendered.index(section)
+        table_html = section.split("</table>", 1)[0]
+        def text(markup: str) -> str:
+            return html.unescape(re.sub(r"<[^>]+>", "", markup))
+
+        head = [text(h) for h in re.findall(r"<th[^>]*>(.*?)</th>", table_html)]
+        rows = [[text(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", tr)]
+                for tr in re.findall(r"<tr>(.*?)</tr>", table_html)[1:]]
+        shown = {(r[0], col): v for r in rows for col, v in zip(head[1:], r[1:], strict=True)}
+        assert len(shown) == len(e["strategies"]) ** 2
+        for x, row in e["pairwise"].items():
+            for y, c in row.items():
+                members += c["p_holm"] is not None
+                assert shown[(x, y)] == pair_cell(c).replace("**", "")
+                assert shown[(y, x)] == pair_cell(versus(e, y, x)).replace("**", "")
+                assert shown[(x, y)].startswith(f"{c['delta']:+.3f} {c['verdict']}")
+    assert members == a["statistics"]["family"]["size"] == 12
+    assert "<strong>better</strong>" in sections[0].split("</table>")[0]

@@ -210,18 +210,21 @@ def test_runs_of_two_subsets_with_the_same_seed_are_both_replicates(tmp_path):
                                            "label_names": ["negative", "positive"]}))
     a = analyse(records, baseline="full_finetune", n_resamples=500)
     ft = a["tasks"]["sst2"]["strategies"]["full_finetune"]
-    assert ft["n"] == 6 and ft["subsets"] == [0, 0, 1, 1, 2, 2] and ft["seeds"] == [0, 1] * 3
-    assert a["tasks"]["sst2"]["comparisons"]["linear_probe"]["seeds"] == [6, 6]  # replicates, not seeds
+    # two seeds per subset share its rows: the interval is over the 3 subset means (issue 20)
+    assert ft["n"] == 3 and ft["subsets"] == [0, 0, 1, 1, 2, 2] and ft["seeds"] == [0, 1] * 3
+    assert len(ft["values"]) == 6 and ft["nested"]["seeds"] == [2, 2, 2]
+    assert a["tasks"]["sst2"]["comparisons"]["linear_probe"]["seeds"] == [6, 6]  # runs, not seeds
     assert a["tasks"]["sst2"]["training_draw"] == "8/class × 3 subsets"
-    assert a["statistics"]["replicates"] == "training subsets × seeds"
+    assert a["statistics"]["replicates"] == "training subsets, each with its seeds nested within it"
     (point,) = a["curves"]["sst2"]["strategies"]["full_finetune"]
     assert (point["size"], point["label"], point["rows"], point["n"], point["subsets"], point["seeds"]) == (
-        {"per_class": 8}, "8/class", 16.0, 6, 3, 2)
+        {"per_class": 8}, "8/class", 16.0, 3, 3, 2)
     json.dumps(a)  # leaderboard.json
     write_report(records, "s", tmp_path, baseline="full_finetune")
     md = (tmp_path / "LEADERBOARD.md").read_text()
     assert "16 training (8/class × 3 subsets) and 500 selection rows" in md
-    assert "(n=6: " in md and "every run of a (training subset, seed) pair is a replicate" in md
+    assert "(n=3 subsets × 2 seeds; subset means: " in md
+    assert "so a cell's n, mean and t-interval are over its subset means" in md
 
 
 def test_learning_curves_over_per_class_sizes_state_their_intervals(tmp_path):

@@ -40,14 +40,23 @@ def test_the_committed_schema_1_evidence_loads_and_renders():
     header = next(line for line in conll.splitlines() if line.startswith("| strategy"))
     assert header.startswith("| strategy | f1 | precision | recall | Δ vs full_finetune")
     assert "| verdict (family-wide Holm p) |" in header
-    # every record keeps its item statistics: 5 strategies against the baseline on 4 tasks, and on the
-    # two tasks whose leader is not the baseline (imdb: multitask, conll2003: linear_probe) the 4
-    # strategies other than the leader and the baseline against the leader, each with a verdict from
-    # the one family of 20 + 8 comparisons (the leader against the baseline counted once)
+    # every record keeps its item statistics: the family is every pair of the 6 strategies on each of
+    # the 4 tasks (15 pairs a task); the tables print 5 strategies against the baseline on 4 tasks and,
+    # on the two tasks whose leader is not the baseline (imdb: multitask, conll2003: linear_probe), the
+    # 5 others against the leader, each with its family-wide Holm p
     tables = md.split("## Across tasks", 1)[0]
-    assert sum("(Holm p " in line for line in tables.splitlines()) == 28
-    assert "one family of **28 comparisons**: 20 with the baseline and 8 with a task's leader" in md
-    assert "no paired data" not in md
+    assert sum("(Holm p " in line for line in tables.splitlines()) == 20 + 2 * 5
+    assert ("one family of **60 comparisons**: every pair of strategies on each task (15 on "
+            "sst2[validation:300], 15 on imdb[test:150], 15 on conll2003[test:150], 15 on "
+            "squad[dev-articles,report:80])") in md
+    # and each task's matrix prints all 15 pairs, each way round, with its verdict
+    lines = tables.splitlines()
+    heads = [i for i, line in enumerate(lines) if line.startswith("| row − column |")]
+    matrices = [line for i in heads for line in lines[i + 2:i + 8]]
+    assert len(heads) == 4 and all(line.count(" – |") == 1 for line in matrices)
+    assert sum(line.count(" tie") + line.count("**better**") + line.count("**worse**")
+               for line in matrices) == 2 * 60
+    assert "no paired data" not in md and "unpaired" not in md
     assert "P(row outperforms column)" in md and "Friedman test over 4 tasks and 6 strategies" in md
 
 

@@ -233,11 +233,14 @@ def test_the_verdict_comes_from_holm_over_the_family_of_every_task(tmp_path):
     assert data["tasks"]["imdb"]["comparisons"]["lora"]["p_holm"] == 1.0
     row = row_of(md, "lora", "## sst2")
     assert f"tie, MDE ±{c['mde']:.3f} (Holm p {format_p(c['p_holm'])})" in row and "**better**" not in row
-    # the family is every comparison printed, on every task
+    # the family is every pair on every task: one pair a task here, each printed with its Holm p
     printed = [line for line in md.split("## Across tasks")[0].splitlines() if "(Holm p " in line]
     assert data["statistics"]["family"]["size"] == len(printed) == 2
     assert data["statistics"]["family"]["tasks"] == 2
-    assert "one family of **2 comparisons**" in md
+    assert data["statistics"]["family"]["per_task"] == {"sst2": 1, "imdb": 1}
+    assert data["tasks"]["sst2"]["pairwise"]["full_finetune"]["lora"]["delta"] == pytest.approx(-0.012)
+    assert "one family of **2 comparisons**: every pair of strategies on each task (1 on sst2, 1 on imdb)" \
+        in md
     # the same comparison in a family of one: its own p, and "better"
     alone = analyse([r for r in records if r.task == "sst2"], baseline="full_finetune")
     own = alone["tasks"]["sst2"]["comparisons"]["lora"]
@@ -254,7 +257,8 @@ def test_a_one_seed_strategy_gets_no_verdict_and_is_not_in_the_family():
     assert lone["verdict"] is None and lone["p_holm"] is None
     family = a["statistics"]["family"]
     # the one-seed probe has the highest mean but cannot lead (no verdict possible): lora leads sst2,
-    # and the page prints the probe against lora too, also without a verdict
+    # and the page prints the probe against lora too, also without a verdict; the probe's two pairs
+    # are untestable, so the family is the pair of lora and fine-tuning on each task
     assert a["tasks"]["sst2"]["leader"] == "lora"
     assert a["tasks"]["sst2"]["leader_comparisons"]["linear_probe"]["testable"] is False
     assert family["size"] == 2 and family["untestable"] == 2
@@ -320,7 +324,9 @@ def test_cells_not_above_the_trivial_baseline_get_no_verdict_and_such_tasks_no_r
     # the probe is below trivial: no verdict and not in the family; imdb's lora neither
     assert sst2["comparisons"].get("linear_probe", {}).get("verdict") is None
     assert imdb["comparisons"]["lora"]["verdict"] is None
-    assert a["statistics"]["family"]["size"] == 1  # sst2's lora only
+    # the probe kept no item statistics (no pairs): sst2's pair of lora and fine-tuning is the family;
+    # imdb's is left out, neither cell above trivial
+    assert a["statistics"]["family"]["size"] == 1 and a["statistics"]["family"]["not_above_trivial"] == 1
     assert a["ranks"]["below_trivial"] == ["imdb"] and "imdb" not in a["ranks"]["tasks"]
     md = leaderboard(records, "s", baseline="full_finetune", analysis=a)
     assert "Trivial baseline (no training: majority class 'x' of the training split): accuracy 0.450" in md
