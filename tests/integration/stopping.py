@@ -29,7 +29,9 @@ class StoppingStrategy(fakes.FakeStrategy):
         if str(_fits) == os.environ.get(STOP_AT):
             os.kill(os.getpid(), getattr(signal, os.environ.get(STOP_SIGNAL, "SIGINT")))
             time.sleep(60)  # SIGINT raises KeyboardInterrupt in here; SIGKILL never comes back
-            raise RuntimeError(f"{os.environ.get(STOP_SIGNAL)} did not stop the process")
+            raise RuntimeError(f"{os.environ.get(STOP_SIGNAL)} did not stop the process (SIGINT handler "
+                               f"{signal.getsignal(signal.SIGINT)!r}, blocked signals "
+                               f"{sorted(signal.pthread_sigmask(signal.SIG_BLOCK, []))})")
         return super().fit(job)
 
 
@@ -38,8 +40,18 @@ def register_strategies(register):
     register("stopping", StoppingStrategy)
 
 
+def as_from_a_terminal() -> None:
+    """SIGINT as a shell gives it to a command (Python's KeyboardInterrupt handler, not blocked): a
+    process inherits its parent's signal mask and ignored signals, and a pytest-xdist worker's may
+    block or ignore SIGINT (the full suite in CI, 2026-12-03: the Ctrl-C never arrived)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: list[str]) -> None:
     from tlbench.cli import main as cli_main
+
+    as_from_a_terminal()
     from tlbench.plugins import get_plugins
 
     plugins = get_plugins()
