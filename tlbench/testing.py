@@ -101,6 +101,26 @@ def installed_plugins() -> Plugins:
     return Plugins()
 
 
+def build_strategy(name: str, options: Mapping[str, Any] | None = None,
+                   plugins: Plugins | None = None) -> Any:
+    """The registered strategy ``name`` with ``options`` validated as a suite's are (the plugin
+    manager in the validation context); ``plugins``: default :func:`installed_plugins`."""
+    plugins = plugins or installed_plugins()
+    entry = plugins.strategies.get(name)
+    options = entry.factory.Options.model_validate(dict(options or {}), context={"plugins": plugins})
+    return entry.factory(name, options)
+
+
+def toy_job(model: ModelRef, cache_dir: Path, task_class: type[Task] = ToyTask, *,
+            plugins: Plugins | None = None, **task_options: Any) -> Any:
+    """A job of a toy task (``task_options``: its :class:`TaskOptions`) on ``model``, seed 0, on the CPU."""
+    from tlbench.runner import prepare_job
+
+    task = task_class("toy", TaskOptions(**task_options))
+    return prepare_job(task, model, task.load(None), seed=0, device="cpu", cache_dir=cache_dir,
+                       plugins=plugins or installed_plugins())
+
+
 class _GivenPlugins:
     #: the plugin manager a contract looks its strategy or task up in, and gives to its jobs
     #: (``Job.plugins``). None: :func:`installed_plugins`. A test of a plugin that is not installed
@@ -140,13 +160,9 @@ class StrategyContract(_GivenPlugins):
     @pytest.fixture(scope="class")
     @classmethod
     def job(cls, workdir: Path) -> Any:
-        from tlbench.runner import prepare_job
-
         model_dir = tiny_bert(workdir / f"tiny-bert-{cls.model_layers}", layers=cls.model_layers)
-        task = cls.task_class("toy", TaskOptions(select_examples=64, max_length=16))
-        model = ModelRef("tiny-bert", str(model_dir), "test")
-        return prepare_job(task, model, task.load(None), seed=0, device="cpu",
-                           cache_dir=workdir / "cache", plugins=cls.plugin_manager())
+        return toy_job(ModelRef("tiny-bert", str(model_dir), "test"), workdir / "cache", cls.task_class,
+                       plugins=cls.plugin_manager(), select_examples=64, max_length=16)
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -155,10 +171,7 @@ class StrategyContract(_GivenPlugins):
 
     @classmethod
     def new_instance(cls) -> Any:
-        plugins = cls.plugin_manager()
-        entry = plugins.strategies.get(cls.strategy)
-        options = entry.factory.Options.model_validate(cls.options, context={"plugins": plugins})
-        return entry.factory(cls.strategy, options)
+        return build_strategy(cls.strategy, cls.options, cls.plugin_manager())
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -402,5 +415,6 @@ class TaskContract(_GivenPlugins):
 
 __all__ = ["BAD", "FILLER", "GOOD", "TAGS", "TOY_LABELS", "GroupStrategyContract", "StrategyContract",
            "TaskContract", "ToyRegressionTask", "ToyTagTask", "ToyTask", "assert_plugin_listed",
-           "assert_same_outputs", "entity_spans", "installed_plugins", "tiny_bert", "torch_equal",
-           "toy_regression_rows", "toy_rows", "toy_tag_rows", "trained_module", "trivial_score"]
+           "assert_same_outputs", "build_strategy", "entity_spans", "installed_plugins", "tiny_bert",
+           "torch_equal", "toy_job", "toy_regression_rows", "toy_rows", "toy_tag_rows", "trained_module",
+           "trivial_score"]

@@ -37,6 +37,12 @@ class ToyTask(Task):
 
     primary_metric = "accuracy"
     description = "toy in-memory sentiment task for contract tests"
+    #: what :meth:`load` builds: each split's rows (``rows(n, seed)``, the split's seed counting
+    #: from ``first_seed``), where they are said to come from and the label names
+    rows = staticmethod(toy_rows)
+    first_seed = 0
+    location = "memory://toy"
+    names: tuple[str, ...] = TOY_LABELS
 
     @property
     def head(self) -> HeadSpec:
@@ -51,11 +57,10 @@ class ToyTask(Task):
         sizes: dict[Role, int] = {"train": self.options.max_train_examples or 192,
                                   "select": self.options.select_examples,
                                   "report": self.options.max_eval_examples or 64}
-        splits = {role: datasets.Dataset.from_dict(toy_rows(n, seed=i))
+        splits = {role: datasets.Dataset.from_dict(self.rows(n, seed=self.first_seed + i))
                   for i, (role, n) in enumerate(sizes.items())}
-        source = DataSource("memory://toy", "0")
-        return TaskData(splits=splits, sources={r: source for r in splits},
-                        label_names=TOY_LABELS)
+        source = DataSource(self.location, "0")
+        return TaskData(splits=splits, sources={r: source for r in splits}, label_names=self.names)
 
     def encode(self, tokenizer: Any, batch: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
         ids = tokenizer(batch["sentence"], truncation=True, max_length=self.options.max_length)
@@ -125,22 +130,11 @@ class ToyTagTask(ToyTask):
     description = "toy in-memory tagging task for contract tests"
     primary_metric = "f1"
     secondary_metrics = ("accuracy",)
+    rows, first_seed, location, names = staticmethod(toy_tag_rows), 10, "memory://toy-tags", TAGS
 
     @property
     def head(self) -> HeadSpec:
         return HeadSpec("token_classification", len(TAGS))
-
-    def load(self, data_dir: Path | None) -> TaskData:
-        import datasets
-
-        sizes: dict[Role, int] = {"train": self.options.max_train_examples or 192,
-                                  "select": self.options.select_examples,
-                                  "report": self.options.max_eval_examples or 64}
-        splits = {role: datasets.Dataset.from_dict(toy_tag_rows(n, seed=10 + i))
-                  for i, (role, n) in enumerate(sizes.items())}
-        source = DataSource("memory://toy-tags", "0")
-        return TaskData(splits=splits, sources={r: source for r in splits},
-                        label_names=TAGS)
 
     def encode(self, tokenizer: Any, batch: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
         enc = tokenizer(batch["tokens"], is_split_into_words=True, truncation=True,
@@ -206,21 +200,11 @@ class ToyRegressionTask(ToyTask):
     description = "toy in-memory regression task for contract tests"
     primary_metric = "pearson"
     secondary_metrics = ("spearman",)
+    rows, first_seed, location, names = staticmethod(toy_regression_rows), 20, "memory://toy-regression", ()
 
     @property
     def head(self) -> HeadSpec:
         return HeadSpec("regression", 1)
-
-    def load(self, data_dir: Path | None) -> TaskData:
-        import datasets
-
-        sizes: dict[Role, int] = {"train": self.options.max_train_examples or 192,
-                                  "select": self.options.select_examples,
-                                  "report": self.options.max_eval_examples or 64}
-        splits = {role: datasets.Dataset.from_dict(toy_regression_rows(n, seed=20 + i))
-                  for i, (role, n) in enumerate(sizes.items())}
-        source = DataSource("memory://toy-regression", "0")
-        return TaskData(splits=splits, sources={r: source for r in splits})
 
     def decode(self, outputs: Any, encoded: Any, split: Any) -> Any:
         return np.asarray(outputs, dtype=float)[:, 0]

@@ -21,7 +21,7 @@ from tlbench.engine.options import EngineOptions
 from tlbench.engine.training import spread_steps, train
 from tlbench.interfaces import HeadSpec, ModelRef, TaskOptions
 from tlbench.plugins import get_plugins
-from tlbench.testing import ToyTagTask, ToyTask, tiny_bert
+from tlbench.testing import ToyTagTask, ToyTask, build_strategy, tiny_bert
 
 COMMON = {"lr": 0.05, "batch_size": 16, "evals_per_epoch": 0, "warmup_ratio": 0.0}
 
@@ -109,9 +109,7 @@ def jobs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def _strategy(name: str, **options: Any) -> Any:
-    plugins = get_plugins()
-    factory = plugins.strategies.get(name).factory
-    return factory(name, factory.Options.model_validate(options, context={"plugins": plugins}))
+    return build_strategy(name, options, get_plugins())
 
 
 def test_extra_evaluations_leave_fine_tuning_bit_identical(jobs: dict[str, Any]):

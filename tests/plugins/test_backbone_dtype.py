@@ -14,16 +14,14 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from tlbench.interfaces import ModelRef, TaskOptions
-from tlbench.testing import ToyTagTask, ToyTask, installed_plugins, tiny_bert
+from tlbench.interfaces import ModelRef
+from tlbench.testing import ToyTagTask, ToyTask, build_strategy, tiny_bert, toy_job
 
 torch = pytest.importorskip("torch")
 
 
 def _strategy(name: str, **options: Any) -> Any:
-    plugins = installed_plugins()
-    entry = plugins.strategies.get(name)
-    return entry.factory(name, entry.factory.Options.model_validate(options, context={"plugins": plugins}))
+    return build_strategy(name, options)
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +35,8 @@ def bf16_model(tmp_path_factory: pytest.TempPathFactory) -> ModelRef:
 
 
 def _job(model: ModelRef, cache: Path, task: Any = ToyTask) -> Any:
-    from tlbench.runner import prepare_job
-
-    t = task("toy", TaskOptions(max_train_examples=32, max_eval_examples=16, select_examples=16,
-                                max_length=16))
-    return prepare_job(t, model, t.load(None), seed=0, device="cpu", cache_dir=cache,
-                       plugins=installed_plugins())
+    return toy_job(model, cache, task, max_train_examples=32, max_eval_examples=16, select_examples=16,
+                   max_length=16)
 
 
 def _score(job: Any, fitted: Any) -> float:

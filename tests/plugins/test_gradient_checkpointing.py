@@ -11,16 +11,14 @@ import numpy as np
 import pytest
 
 from tests.plugins.test_families import write_family
-from tlbench.interfaces import ModelRef, TaskOptions
-from tlbench.testing import ToyTask, installed_plugins
+from tlbench.interfaces import ModelRef
+from tlbench.testing import build_strategy, toy_job
 
 torch = pytest.importorskip("torch")
 
 
 def _strategy(name: str, **options: Any) -> Any:
-    plugins = installed_plugins()
-    entry = plugins.strategies.get(name)
-    return entry.factory(name, entry.factory.Options.model_validate(options, context={"plugins": plugins}))
+    return build_strategy(name, options)
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +28,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ModelRef]:
 
 
 def _job(model: ModelRef, cache: Path) -> Any:
-    from tlbench.runner import prepare_job
-
-    task = ToyTask("toy", TaskOptions(max_train_examples=32, max_eval_examples=16, select_examples=16,
-                                      max_length=16))
-    return prepare_job(task, model, task.load(None), seed=0, device="cpu", cache_dir=cache,
-                       plugins=installed_plugins())
+    return toy_job(model, cache, max_train_examples=32, max_eval_examples=16, select_examples=16,
+                   max_length=16)
 
 
 @pytest.mark.parametrize(("family", "strategy"), [("bert", "full_finetune"), ("bert", "lora"),

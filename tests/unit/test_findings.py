@@ -7,21 +7,12 @@ from typing import Any
 import pytest
 
 from tests.records import record
+from tests.unit.test_report import BASE, shifted
 from tlbench.analysis import analyse, versus
 from tlbench.findings import Finding, findings, findings_markdown
 from tlbench.record import Trivial
 from tlbench.report import leaderboard
 from tlbench.stats import format_p
-
-BASE = [1.0] * 500 + [0.0] * 500
-
-
-def shifted(gains: int, losses: int) -> list[float]:
-    """BASE, right on ``gains`` items it gets wrong and wrong on ``losses`` items it gets right."""
-    x = list(BASE)
-    x[500: 500 + gains] = [1.0] * gains
-    x[:losses] = [0.0] * losses
-    return x
 
 
 def texts(found: list[Finding], kind: str | None = None, scope: str = "sst2") -> list[str]:
