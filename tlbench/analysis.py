@@ -15,6 +15,7 @@ unless allowed. Learning curves: each size's points, crossovers and Welch differ
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from tlbench.curves import compare as compare_curves
 from tlbench.curves import crossover, curve_differences, largest_size, size_label, training_draw
 from tlbench.curves import curves as learning_curves
 from tlbench.record import RunRecord, last_line
-from tlbench.records import by_variant, latest, model_axis, reported
+from tlbench.records import MODEL_JOIN, by_variant, latest, model_axis, reported
 
 # exclusion, leader and versus (tlbench.comparisons), crossover, curve_differences, size_label and
 # training_draw (tlbench.curves) are importable from here too
@@ -87,11 +88,13 @@ COST_FIELDS = ("trainable_params", "total_params", "trainable_share", "stored_by
 
 
 def analyse(records: list[RunRecord], *, baseline: str, n_resamples: int = 10_000, seed: int = 0,
-            allow_missing: bool = False, margin: float | dict[str, float] | None = None) -> dict[str, Any]:
+            allow_missing: bool = False, margin: float | dict[str, float] | None = None,
+            skipped: Collection[tuple[str, str]] = ()) -> dict[str, Any]:
     """Every number of a leaderboard from ``records`` (compared with the strategy labelled
-    ``baseline``); a plain dict, written as leaderboard.json. ``margin``: an equivalence margin in
-    the primary metric's units, for every task or per task label (the suite's
-    ``equivalence_margin``); ``seed`` seeds every resampling. With several models, each
+    ``baseline``); a plain dict, written as leaderboard.json. ``skipped``: the (strategy, task)
+    labels the suite leaves out (``Suite.skipped``), listed as such rather than as missing.
+    ``margin``: an equivalence margin in the primary metric's units, for every task or per task
+    label (the suite's ``equivalence_margin``); ``seed`` seeds every resampling. With several models, each
     (strategy, model) is a row of its own (:func:`tlbench.records.model_axis`)."""
     records, baseline, models = model_axis(records, baseline)
     runs = latest(records)
@@ -104,7 +107,8 @@ def analyse(records: list[RunRecord], *, baseline: str, n_resamples: int = 10_00
     chosen = reported(ok)
     result: dict[str, Any] = {"baseline": baseline, "models": models, "n_resamples": n_resamples,
                               "tasks": {},
-                              "strategies": strategies, "failed": [], "missing": [], "curves": curves,
+                              "strategies": strategies, "failed": [], "missing": [], "skipped": [],
+                              "curves": curves,
                               "statistics": {"method": METHOD, "n_resamples": n_resamples, "rng_seed": seed,
                                              "alpha": ALPHA,
                                              # what the seed level resamples: with a subsets axis,
@@ -121,7 +125,7 @@ def analyse(records: list[RunRecord], *, baseline: str, n_resamples: int = 10_00
         task_runs = [r for r in ok if r.task == t]
         if not task_runs:  # every run of the task failed: no section, but every failure is named
             for s in strategies:
-                _unreported(result, runs, s, t)
+                _unreported(result, runs, s, t, skipped)
             continue
         first = task_runs[0]
         primary = first.primary_metric
@@ -143,7 +147,7 @@ def analyse(records: list[RunRecord], *, baseline: str, n_resamples: int = 10_00
         for s in strategies:
             variant, rs = chosen.get((s, t), ("default", []))
             if not rs:
-                _unreported(result, runs, s, t)
+                _unreported(result, runs, s, t, skipped)
                 continue
             # over the replicates; with seeds nested in training subsets, over the subset means
             summary = stats.replicate_summary([r.score() for r in rs], [r.train_subset or 0 for r in rs])
@@ -192,10 +196,14 @@ def analyse(records: list[RunRecord], *, baseline: str, n_resamples: int = 10_00
     return result
 
 
-def _unreported(result: dict[str, Any], runs: list[RunRecord], strategy: str, task: str) -> None:
-    """A cell with no reported run: failed (with its distinct errors) or missing."""
+def _unreported(result: dict[str, Any], runs: list[RunRecord], strategy: str, task: str,
+                skipped: Collection[tuple[str, str]] = ()) -> None:
+    """A cell with no reported run: failed (with its distinct errors), skipped by the suite (its
+    strategy label, less a model axis suffix, and task in ``skipped``) or missing."""
     failed = [r for r in runs if r.strategy == strategy and r.task == task and not r.ok]
-    (result["failed"] if failed else result["missing"]).append(
+    suite_skips = (strategy.split(MODEL_JOIN)[0], task) in skipped
+    kind = "failed" if failed else "skipped" if suite_skips else "missing"
+    result[kind].append(
         {"strategy": strategy, "task": task, "errors": sorted({last_line(r.error) for r in failed})})
 
 

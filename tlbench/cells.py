@@ -246,6 +246,11 @@ def _incompatible(suite: Suite, plugins: Plugins) -> list[str]:
             continue
         if not group:
             continue
+        if skipped := [t for t in group for m in suite.models if suite.skips(s.label, t, m)]:
+            problems.append(f"strategies.{s.label} trains {', '.join(group)} together, but [[overrides]] "
+                            f"skip it on {', '.join(dict.fromkeys(skipped))}: name the tasks it trains in "
+                            f"its own options instead")
+            continue
         for model in suite.models:
             by_task = {t.label: merged_options(suite, plugins, s, t, model)[0].model_dump_json()
                        for t in suite.tasks if t.label in group}
@@ -260,6 +265,8 @@ def _incompatible(suite: Suite, plugins: Plugins) -> list[str]:
         facts = model_facts(model, plugins, suite.path.parent)
         for t in suite.tasks:
             for s in suite.strategies:
+                if suite.skips(s.label, t.label, model):
+                    continue
                 s_opts, t_opts = merged_options(suite, plugins, s, t, model)
                 head = plugins.tasks.get(t.name).factory(t.name, t_opts).head
                 try:
@@ -269,7 +276,8 @@ def _incompatible(suite: Suite, plugins: Plugins) -> list[str]:
                 why = strategy.problem(head)
                 if why:
                     problems.append(f"strategies.{s.label} on tasks.{t.label}: {why} (set a per-cell option "
-                                    f"in [[overrides]] with strategy = {s.label!r}, task = {t.label!r})")
+                                    f"in [[overrides]] with strategy = {s.label!r}, task = {t.label!r}, "
+                                    f"or skip = true there to leave the cell out)")
                 if facts is not None and (why := strategy.model_problem(facts)):
                     problems.append(f"strategies.{s.label} with models[{i}] {model!r}: {why}")
     return list(dict.fromkeys(problems))

@@ -41,7 +41,10 @@ def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except TlbenchError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            from rich.markup import escape
+
+            # the message is the user's and the plugins' text: "[[overrides]]" must print as written
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
             raise typer.Exit(exc.exit_code) from None
     return wrapper
 
@@ -259,7 +262,7 @@ def report(suite_path: SuiteArg, storage: Storage = None, results: Results = Non
         console.print(f"{len(records) - len(now)} records of cells or tunings no longer in {suite_path} "
                       f"are kept in the storage and runs.jsonl, and left out of the leaderboard")
     written = write_report(now, suite.name, results_dir, baseline=suite.baseline,
-                           margin=suite.equivalence_margin, html=html)
+                           margin=suite.equivalence_margin, html=html, skipped=suite.skipped())
     also = ", ".join(p.name for p in written[1:]) or "nothing else"
     console.print(f"wrote [bold]{written[0]}[/] (and {also}) from {len(records)} records ({source})")
 

@@ -39,6 +39,9 @@ class RawOverride(_Raw):
     model: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     task_options: dict[str, Any] = Field(default_factory=dict)
+    skip: bool = Field(False, description="run none of the matched cells (a combination the suite leaves "
+                                          "out, e.g. one a strategy refuses); the leaderboard lists them "
+                                          "as skipped by the suite")
 
 
 class Budget(_Raw):
@@ -214,6 +217,7 @@ class Override(_Raw):
     model: str | None
     options: dict[str, Any]
     task_options: dict[str, Any]
+    skip: bool = False
 
     def matches(self, strategy: str, task: str, model: str) -> bool:
         return all(want in (None, got) for want, got in
@@ -241,6 +245,16 @@ class Suite(_Raw):
     #: task's cap): ``TaskOptions.train_subset`` 0 .. subsets - 1; 1: no subset axis
     subsets: int = 1
     equivalence_margin: float | dict[str, float] | None = None
+
+    def skips(self, strategy: str, task: str, model: str) -> bool:
+        """Whether an ``[[overrides]]`` entry with ``skip = true`` leaves this cell out of the grid."""
+        return any(o.skip and o.matches(strategy, task, model) for o in self.overrides)
+
+    def skipped(self) -> tuple[tuple[str, str], ...]:
+        """The (strategy, task) labels the suite skips for every one of its models (the
+        leaderboard's "skipped by the suite")."""
+        return tuple((s.label, t.label) for t in self.tasks for s in self.strategies
+                     if all(self.skips(s.label, t.label, m) for m in self.models))
 
 
 # -- error formatting ------------------------------------------------------------------------
@@ -434,6 +448,12 @@ def load_suite(path: str | os.PathLike[str], plugins: Plugins | None = None, *,
                 close = suggest(want, pool)
                 hint = f" Did you mean: {', '.join(close)}?" if close else ""
                 problems.append(f"{where}.{attr}: {want!r} is not in this suite.{hint}")
+        if o.skip and (o.options or o.task_options):
+            problems.append(f"{where}: skip = true runs none of its cells; give it no options or "
+                            f"task_options (or drop skip)")
+        if o.skip and o.strategy is None and o.task is None and o.model is None:
+            problems.append(f"{where}: skip = true with no strategy, task or model skips every cell; name "
+                            f"what it skips, e.g. strategy = 'ridge_probe', task = 'squad'")
         overrides.append(Override(**o.model_dump()))
         for section, comps, registry, wanted, extra in (
             ("options", strategies, plugins.strategies, o.strategy, o.options),

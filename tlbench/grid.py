@@ -136,6 +136,8 @@ def build_grid(suite: Suite, plugins: Plugins | None = None) -> list[Cell]:
     for model in suite.models:
         for task in suite.tasks:
             for strategy in suite.strategies:
+                if suite.skips(strategy.label, task.label, model):
+                    continue  # the suite leaves this cell out ([[overrides]] skip = true)
                 s_opts, t_opts = merged_options(suite, plugins, strategy, task, model)
                 space, _ = cell_space(suite, plugins, strategy, task, model)
                 labels = task_group(suite, plugins, strategy, s_opts)

@@ -49,6 +49,8 @@ from tlbench.report_stats import (
     replicates_label,
     resampling_line,
     trivial_line,
+    unreported,
+    unreported_heading,
     verdict_cell,
 )
 
@@ -76,7 +78,7 @@ def summary(a: dict[str, Any], order: list[str]) -> Safe:
     best_rank = best_of(ranks, False)
     rows = []
     for i, s in enumerate(order):
-        scores = [cell(score(e), e["mean"], i in best[t]) if e else cell("missing", "")
+        scores = [cell(score(e), e["mean"], i in best[t]) if e else cell(unreported(a, s, t), "")
                   for t in tasks for e in [entries[t][i]]]
         cov = a["coverage"][s]
         rank = cell(rank_cell(a, s), ranks[i] if ranks[i] is not None else "", i in best_rank)
@@ -230,8 +232,9 @@ def page(records: list[RunRecord], suite: str, a: dict[str, Any], figures: dict[
              el("a", "Across tasks", href="#across") if a.get("ranks") else None,
              el("a", "Provenance", href="#provenance"))
     failures = [f"- {c['strategy']} × {c['task']}: {kind}"
-                + (f": `{'; '.join(c['errors'])}`" if c["errors"] else "")
-                for kind in ("failed", "missing") for c in a[kind]]
+                + (f": `{'; '.join(c['errors'])}`" if c["errors"] else
+                   " by the suite (`skip = true` in its `[[overrides]]`)" if kind == "skipped" else "")
+                for kind in ("failed", "missing", "skipped") for c in a.get(kind, [])]
     method = [el("p", inline(x)) for x in method_text(a).split("\n\n")]
     body = [
         el("header", el("h1", f"{suite}: leaderboard"),
@@ -246,7 +249,7 @@ def page(records: list[RunRecord], suite: str, a: dict[str, Any], figures: dict[
         el("section", markdown(across_tasks(a, [])), figures_of(figures.get("across tasks", [])), id="across")
         if a.get("ranks") else None,
         el("section", markdown(_transfer_section(a))) if a.get("transfer") else None,
-        el("section", el("h2", "Failed and missing cells"), markdown(failures)) if failures else None,
+        el("section", el("h2", unreported_heading(a)), markdown(failures)) if failures else None,
         el("section", markdown(_provenance(runs).splitlines()), id="provenance"),
         el("footer", "Written by tlbench report --html from the records alone: the same records give the "
                      "same bytes. Self-contained: it loads nothing from outside this file."),

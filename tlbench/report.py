@@ -18,6 +18,8 @@ from tlbench.report_stats import (
     resampling_line,
     seed_cell,
     trivial_line,
+    unreported,
+    unreported_heading,
     verdict_cell,
 )
 
@@ -94,7 +96,7 @@ def leaderboard(records: list[RunRecord], suite: str, *, baseline: str,
     columns: list[list[str]] = []
     for t in tasks:
         entries = [a["tasks"][t]["strategies"].get(s) for s in order]
-        cells = [seed_cell(e) if e else "missing" for e in entries]
+        cells = [seed_cell(e) if e else unreported(a, s, t) for s, e in zip(order, entries, strict=True)]
         columns.append(_bold_best(cells, [e["mean"] if e else None for e in entries], higher=True))
     rank_cells = _bold_best([rank_cell(a, s) for s in order], [ranks.get(s) for s in order], False)
     for i, s in enumerate(order):
@@ -108,11 +110,12 @@ def leaderboard(records: list[RunRecord], suite: str, *, baseline: str,
         lines += [line for f in (figures or {}).get(t, []) for line in ("", f"![{Path(f).stem}]({f})")]
     lines += across_tasks(a, (figures or {}).get("across tasks", []))
     lines += _transfer_section(a)
-    problems = [*[(c, "failed") for c in a["failed"]], *[(c, "missing") for c in a["missing"]]]
+    problems = [(c, kind) for kind in ("failed", "missing", "skipped") for c in a.get(kind, [])]
     if problems:
-        lines += ["", "## Failed and missing cells", ""]
+        lines += ["", f"## {unreported_heading(a)}", ""]
         for c, kind in problems:
-            why = f": `{'; '.join(c['errors'])}`" if c["errors"] else ""
+            why = f": `{'; '.join(c['errors'])}`" if c["errors"] else (
+                " by the suite (`skip = true` in its `[[overrides]]`)" if kind == "skipped" else "")
             lines.append(f"- {c['strategy']} × {c['task']}: {kind}{why}")
     failed_runs = [r for r in runs if not r.ok]
     if failed_runs:
@@ -314,18 +317,19 @@ def _compute_cells(cost: dict[str, Any]) -> list[str]:
 
 
 def write_report(records: list[RunRecord], suite: str, out_dir: Path, *, baseline: str,
-                 margin: float | dict[str, float] | None = None, html: bool = False) -> list[Path]:
+                 margin: float | dict[str, float] | None = None, html: bool = False,
+                 skipped: tuple[tuple[str, str], ...] = ()) -> list[Path]:
     """LEADERBOARD.md, leaderboard.json (every number, per-seed values included) and
     leaderboard.csv (one row per strategy and task) under ``out_dir``; ``margin`` is the suite's
     ``equivalence_margin``; ``html``: also LEADERBOARD.html, the page for a browser
-    (:mod:`tlbench.html_report`)."""
+    (:mod:`tlbench.html_report`); ``skipped``: the cells the suite leaves out (``Suite.skipped``)."""
     import csv
     import json
 
     from tlbench.analysis import analyse
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    a = analyse(records, baseline=baseline, margin=margin) if latest(records) else None
+    a = analyse(records, baseline=baseline, margin=margin, skipped=skipped) if latest(records) else None
     md = out_dir / "LEADERBOARD.md"
     md.write_text(leaderboard(records, suite, baseline=baseline, analysis=a), encoding="utf-8")
     written = [md]

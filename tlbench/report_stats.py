@@ -10,7 +10,7 @@ from tlbench.stats import format_p
 
 __all__ = ["across_tasks", "delta_cell", "leader_table", "method_text", "outperform_table", "pair_cell",
            "pairwise_table", "rank_cell", "replicates_label", "resampling_line", "seed_cell", "trivial_line",
-           "verdict_cell"]
+           "unreported", "unreported_heading", "verdict_cell"]
 
 
 def _num(value: float | None, digits: int = 3) -> str:
@@ -94,6 +94,23 @@ def seed_cell(entry: dict[str, Any]) -> str:
         return f"{_num(entry['mean'])} ({replicates_label(entry)})"
     shown = f"; subset means: {values}" if nested else f": {values}"
     return f"{_num(entry['mean'])} ± {_num((high - low) / 2)} ({replicates_label(entry)}{shown})"
+
+
+def unreported(a: dict[str, Any], strategy: str, task: str) -> str:
+    """What a table shows for a cell with no reported run: ``failed``, ``skipped`` (the suite leaves
+    it out: ``[[overrides]] skip = true``) or ``missing``."""
+    for kind in ("failed", "skipped"):
+        if any(c["strategy"] == strategy and c["task"] == task for c in a.get(kind, [])):
+            return kind
+    return "missing"
+
+
+def unreported_heading(a: dict[str, Any]) -> str:
+    """``Failed and skipped cells``: the heading of the list of cells with no reported run, naming
+    the kinds it holds."""
+    kinds = [k for k in ("failed", "missing", "skipped") if a.get(k)]
+    named = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} and {kinds[-1]}"
+    return f"{named.capitalize()} cells"
 
 
 def verdict_cell(c: dict[str, Any]) -> str:

@@ -32,6 +32,30 @@ def test_validate_shows_the_grid():
     assert "24 cells × 3 seeds = 72 runs" in out.output and "is valid" in out.output
 
 
+@pytest.mark.usefixtures("data_dir")
+def test_a_refused_cell_is_named_with_its_fix_and_a_skip_override_leaves_it_out(tmp_path):
+    suite = tmp_path / "s.toml"
+    text = ('models = ["sentence-transformers/all-MiniLM-L6-v2"]\nseeds = [0]\n[tasks.sst2]\n[tasks.squad]\n'
+            '[strategies.linear_probe]\n[strategies.ridge_probe]\n')
+    suite.write_text(text)
+    out = CliRunner().invoke(app, ["validate", str(suite)])
+    assert out.exit_code == 2, out.output
+    # the message names the TOML table as written (it used to lose "[[overrides]]" to console markup)
+    assert "strategies.ridge_probe on tasks.squad: ridge_probe fits least squares" in out.output
+    fix = "in [[overrides]] with strategy = 'ridge_probe', task = 'squad', or skip = true there"
+    assert fix in out.output
+    suite.write_text(text + '[[overrides]]\nstrategy = "ridge_probe"\ntask = "squad"\nskip = true\n')
+    out = CliRunner().invoke(app, ["validate", str(suite)])
+    assert out.exit_code == 0, out.output
+    assert "3 cells × 1 seeds = 3 runs" in out.output
+    # a strategy that trains its tasks together cannot skip one of them
+    suite.write_text(text.replace("[strategies.ridge_probe]", "[strategies.multitask]")
+                     + '[[overrides]]\nstrategy = "multitask"\ntask = "squad"\nskip = true\n')
+    out = CliRunner().invoke(app, ["validate", str(suite)])
+    want = "strategies.multitask trains sst2, squad together, but [[overrides]] skip it on squad"
+    assert out.exit_code == 2 and want in " ".join(out.output.split()), out.output
+
+
 def test_report_rebuilds_from_committed_jsonl_without_data(tmp_path, monkeypatch):
     suite = tmp_path / "s.toml"
     suite.write_text('models = ["m"]\nseeds = [0]\n[tasks.sst2]\n[strategies.full_finetune]\n')

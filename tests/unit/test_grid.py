@@ -51,6 +51,36 @@ def test_overrides_apply_to_matching_cells_only(tmp_path, with_fakes):
     assert lrs[("m1", "constant")] == (1e-3, 20) and lrs[("m2", "fake_strategy")] == (0.01, 20)
 
 
+def test_a_skip_override_leaves_its_cells_out_and_keeps_the_others_ids(tmp_path, with_fakes):
+    full = {(c.model, c.strategy): c.id for c in grid(tmp_path, with_fakes)}
+    text = SUITE + '\n[[overrides]]\nstrategy = "constant"\nmodel = "m2"\nskip = true\n'
+    cells = grid(tmp_path, with_fakes, text)
+    kept = {k: v for k, v in full.items() if k != ("m2", "constant")}
+    assert {(c.model, c.strategy): c.id for c in cells} == kept
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    suite = load_suite(path, with_fakes)
+    assert suite.skips("constant", "fake_task", "m2") and not suite.skips("constant", "fake_task", "m1")
+    assert suite.skipped() == ()  # m1 still runs it: no (strategy, task) is skipped for every model
+    path.write_text(SUITE + '\n[[overrides]]\nstrategy = "constant"\nskip = true\n')
+    assert load_suite(path, with_fakes).skipped() == (("constant", "fake_task"),)
+
+
+def test_a_skip_override_names_what_it_skips_and_sets_nothing(tmp_path, with_fakes):
+    import pytest
+
+    from tlbench.errors import ConfigError
+
+    path = tmp_path / "s.toml"
+    for extra, want in (('strategy = "constant"\nskip = true\noptions = { lr = 0.5 }',
+                         "overrides[0]: skip = true runs none of its cells; give it no options"),
+                        ("skip = true", "overrides[0]: skip = true with no strategy, task or model")):
+        path.write_text(SUITE + "\n[[overrides]]\n" + extra + "\n")
+        with pytest.raises(ConfigError) as err:
+            load_suite(path, with_fakes)
+        assert want in str(err.value)
+
+
 def test_an_option_added_with_a_neutral_default_keeps_the_ids_it_had():
     """Options marked NEUTRAL_DEFAULT (the engine's max_steps, min_evals, checkpoint: added after
     records existed, their defaults train what was trained before) stay out of ids at their default,

@@ -72,6 +72,23 @@ def test_ranks_need_every_task_and_missing_cells_are_named():
     assert "- lora × imdb: missing" in md
 
 
+def test_cells_the_suite_skips_are_named_as_skipped_not_missing(tmp_path):
+    records = [record(task=t, seed=s, score=0.8) for t in ("sst2", "imdb") for s in range(2)]
+    records += [record("lora", task="sst2", seed=s, score=0.9) for s in range(2)]
+    a = analyse(records, baseline="full_finetune", skipped=[("lora", "imdb")])
+    assert [c["task"] for c in a["skipped"]] == ["imdb"] and a["missing"] == []
+    md = leaderboard(records, "s", baseline="full_finetune", analysis=a)
+    assert "| skipped |" in row_of(md, "lora", "## Summary") and "missing" not in md
+    assert "- lora × imdb: skipped by the suite (`skip = true` in its `[[overrides]]`)" in md
+    write_report(records, "s", tmp_path, baseline="full_finetune", html=True, skipped=(("lora", "imdb"),))
+    page = (tmp_path / "LEADERBOARD.html").read_text()
+    assert "<h2>Skipped cells</h2>" in page and "skipped by the suite" in page
+    # a failure stays a failure even where the suite skips the cell now (an older record)
+    failed = analyse([*records, record("lora", task="imdb", status="failed")], baseline="full_finetune",
+                     skipped=[("lora", "imdb")])
+    assert [c["task"] for c in failed["failed"]] == ["imdb"] and failed["skipped"] == []
+
+
 def test_failures_are_listed_not_averaged():
     records = [record(seed=0, score=0.9), record(seed=1, status="failed")]
     md = leaderboard(records, "s", baseline="full_finetune")
